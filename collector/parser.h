@@ -1,0 +1,36 @@
+// The record parser: one line of text in, one typed AppArmor event (or a reason) out.
+// Pure functions; no I/O. See docs/records.md in the shared folder for the grammar's sources.
+#pragma once
+
+#include <cstdint>
+#include <expected>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "collector/event.h"
+
+namespace aatune::collector {
+
+/// Why a line did not become an Event.
+struct ParseError {
+  enum class Kind {
+    kNotAppArmor,  ///< Ordinary log noise: not an error, just not ours.
+    kInvalid,      ///< Looks like an AppArmor record but is broken (the message says where).
+  };
+  Kind kind = Kind::kNotAppArmor;
+  std::string field;    ///< The field at fault ("name", "audit id", …), empty if none.
+  std::string message;  ///< One line a user can act on, without file/line (the caller adds them).
+};
+
+/// Parses one log line in any container (audit.log, syslog/kern.log, dmesg, journal export, bare).
+[[nodiscard]] std::expected<Event, ParseError> parse_line(std::string_view line);
+
+/// Parses a companion audit record (SYSCALL, PROCTITLE, CWD, PATH, EOE) that shares an event
+/// serial with AppArmor records. std::nullopt when the line is not one.
+[[nodiscard]] std::optional<Companion> parse_companion(std::string_view line);
+
+/// Cheap test used to skip noise before the full parse: false means "certainly not ours".
+[[nodiscard]] bool may_be_apparmor(std::string_view line);
+
+}  // namespace aatune::collector
