@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <array>
+#include <map>
 #include <string_view>
+#include <utility>
 
 namespace aatune::analyzer {
 namespace {
@@ -92,6 +94,63 @@ GroupKey group_key(const collector::Event& e) {
 std::string to_string(const GroupKey& k) {
   constexpr char kSep = '\x1f';
   return k.profile + kSep + k.rule_class + kSep + k.operation + kSep + k.target + kSep + k.mask;
+}
+
+namespace {
+
+bool is_unverified(const collector::Event& e) { return e.trust == collector::Trust::kUnverified; }
+
+std::optional<int64_t> event_ms(const collector::Event& e) {
+  if (!e.epoch) return std::nullopt;
+  return *e.epoch * 1000 + static_cast<int64_t>(e.audit_msec.value_or(0));
+}
+
+}  // namespace
+
+Grouped group_events(std::span<const LoggedEvent> events) {
+  using collector::EventType;
+  Grouped out;
+  // Trust is part of the identity: (key, unverified) -> index into out.groups.
+  std::map<std::pair<GroupKey, bool>, size_t> index;
+  for (const LoggedEvent& le : events) {
+    const collector::Event& e = le.event;
+    switch (e.event) {
+      case EventType::kDenied:
+      case EventType::kAllowed:
+      case EventType::kKilled: break;
+      case EventType::kStatus: ++out.other.status; continue;
+      case EventType::kAudit: ++out.other.audit; continue;
+      default: ++out.other.other; continue;
+    }
+    GroupKey key = group_key(e);
+    if (key.profile.empty() || key.rule_class == "status") {
+      ++out.other.other;
+      continue;
+    }
+    const bool unverified = is_unverified(e);
+    auto [it, inserted] = index.try_emplace({key, unverified}, out.groups.size());
+    if (inserted) {
+      Group g;
+      g.key = std::move(key);
+      g.unverified = unverified;
+      g.sample = e;
+      out.groups.push_back(std::move(g));
+    }
+    Group& g = out.groups[it->second];
+    ++g.count;
+    if (e.event == EventType::kDenied) ++g.denied;
+    if (e.event == EventType::kAllowed) ++g.allowed;
+    if (e.event == EventType::kKilled) ++g.killed;
+    if (auto ms = event_ms(e)) {
+      if (!g.first_seen_ms || *ms < *g.first_seen_ms) g.first_seen_ms = ms;
+      if (!g.last_seen_ms || *ms > *g.last_seen_ms) g.last_seen_ms = ms;
+    }
+    if (e.pid) g.pids.insert(*e.pid);
+    if (e.comm) g.comms.insert(*e.comm);
+    g.sources.push_back({le.source, le.line_no});
+    if (g.raw.size() < Group::kMaxRawPerGroup) g.raw.push_back(e.raw);
+  }
+  return out;
 }
 
 }  // namespace aatune::analyzer

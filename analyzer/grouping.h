@@ -1,8 +1,18 @@
 // The grouping key: which events are "the same denial". Shared by the analyzer's groups and the
 // store's denial-group table, so that the two can never disagree.
+//
+// Beyond the key, `group_events` folds a stream of logged events into groups with their evidence
+// (counts, first/last seen, pids, comm, sources). Trust is part of a group's identity: a record
+// that anyone could have written (`logger`) never joins a kernel-trusted group, so a forged line
+// stays visible as such.
 #pragma once
 
+#include <cstdint>
+#include <optional>
+#include <set>
+#include <span>
 #include <string>
+#include <vector>
 
 #include "collector/event.h"
 
@@ -28,5 +38,60 @@ struct GroupKey {
 
 /// A stable one-line text form of the key (fields joined by U+001F), for storage and hashing.
 [[nodiscard]] std::string to_string(const GroupKey& key);
+
+/// One event as read, with where it was read (evidence for the user and for bug reports).
+struct LoggedEvent {
+  collector::Event event;
+  std::string source;    ///< File path, "journal", "netlink", "-".
+  uint64_t line_no = 0;  ///< 1-based; 0 when the source has no lines.
+};
+
+/// file:line of one record.
+struct SourceRef {
+  std::string source;
+  uint64_t line_no = 0;
+  friend bool operator==(const SourceRef&, const SourceRef&) = default;
+  friend auto operator<=>(const SourceRef&, const SourceRef&) = default;
+};
+
+/// Identical denials, with their evidence. Only denial-like records (DENIED, ALLOWED, KILLED)
+/// form groups.
+struct Group {
+  GroupKey key;
+  /// True when every record came from text anyone could write (logger, stdin, a non-kernel
+  /// syslog line). Such records never merge with trusted ones.
+  bool unverified = false;
+  uint64_t count = 0;
+  uint64_t denied = 0;   ///< apparmor="DENIED"
+  uint64_t allowed = 0;  ///< apparmor="ALLOWED": complain mode, would have been denied.
+  uint64_t killed = 0;   ///< apparmor="KILLED"
+  std::optional<int64_t> first_seen_ms;  ///< Audit time, milliseconds since the epoch.
+  std::optional<int64_t> last_seen_ms;
+  std::set<uint64_t> pids;
+  std::set<std::string> comms;
+  std::vector<SourceRef> sources;  ///< Every record's file:line, in reading order.
+  std::vector<std::string> raw;    ///< The first kMaxRawPerGroup records verbatim.
+  collector::Event sample;         ///< The first record: fields for the proposal.
+
+  static constexpr size_t kMaxRawPerGroup = 20;
+
+  /// True when only complain-mode (ALLOWED) records were seen.
+  [[nodiscard]] bool complain_only() const { return allowed > 0 && denied == 0 && killed == 0; }
+};
+
+/// Records that are not denials: counted, never proposed.
+struct OtherCounts {
+  uint64_t status = 0;  ///< Policy loads/replaces/removes.
+  uint64_t audit = 0;   ///< Allowed and audited.
+  uint64_t other = 0;   ///< HINT, ERROR, records without a profile.
+};
+
+struct Grouped {
+  std::vector<Group> groups;  ///< In order of first appearance.
+  OtherCounts other;
+};
+
+/// Folds events into groups. Pure; the order of `groups` is the order of first appearance.
+[[nodiscard]] Grouped group_events(std::span<const LoggedEvent> events);
 
 }  // namespace aatune::analyzer

@@ -1,12 +1,510 @@
-#include <ostream>
+// aatune scan: read log sources into the event store, incrementally.
+//
+// A file is identified by its family (kern.log, syslog, …) and a hash of its first line, not by its
+// name or inode, so that `kern.log` → `kern.log.1` → `kern.log.2.gz` keeps its checkpoint and only
+// what was appended since the last scan is read. Records are stored once whatever source carried
+// them (the store's fingerprint), so overlapping sources and copy-truncate never double count.
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <initializer_list>
+#include <iostream>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "analyzer/grouping.h"
 #include "cli/commands.h"
+#include "collector/journal_source.h"
+#include "collector/live_source.h"
+#include "collector/log_discovery.h"
+#include "collector/parser.h"
+#include "collector/reader.h"
+#include "store/store.h"
 
 namespace aatune::cli {
+namespace {
+
+namespace fs = std::filesystem;
+using collector::SourceKind;
+
+// Records per transaction: large enough that commits cost nothing, small enough that a failure
+// loses little work and the reader's memory stays flat.
+constexpr size_t kBatchRecords = 20000;
+
+struct Options {
+  std::optional<std::string> db;
+  std::vector<std::string> sources;
+  std::string root = "/";
+  bool journal = true;
+  bool kmsg = true;
+  bool quiet = false;
+};
+
+struct SourceStats {
+  std::string name;
+  uint64_t lines = 0;
+  uint64_t added = 0;
+  uint64_t duplicates = 0;
+  uint64_t invalid = 0;
+  std::string note;
+};
+
+constexpr std::string_view kUsage =
+    "usage: aatune scan [--db PATH] [--root DIR] [--no-journal] [--no-kmsg] [--quiet] "
+    "[SOURCE…]\n"
+    "  SOURCE      a log file (plain or .gz); 'journal' or 'kmsg' for those sources.\n"
+    "              Without SOURCE, the machine's logs are discovered.\n"
+    "  --db PATH   the store (default $AATUNE_DB, else the per-user or /var/lib location)\n"
+    "  --root DIR  discover logs under DIR instead of /\n";
+
+std::string hex64(uint64_t v) {
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+uint64_t fnv1a(std::string_view s) {
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 0x100000001b3ULL;
+  }
+  return h;
+}
+
+// `kern.log.2.gz` → `kern.log`: the identity must not change when logrotate renames the file.
+std::string family_of(const std::string& path) {
+  std::string name = fs::path(path).filename().string();
+  if (name.ends_with(".gz")) name.resize(name.size() - 3);
+  const size_t dot = name.find_last_of(".-");
+  if (dot != std::string::npos && dot + 1 < name.size() &&
+      name.find_first_not_of("0123456789", dot + 1) == std::string::npos) {
+    name.resize(dot);
+  }
+  return name;
+}
+
+class Progress {
+ public:
+  Progress(std::ostream& err, bool enabled, uint64_t total)
+      : err_(err), enabled_(enabled), total_(total), start_(Clock::now()), last_(start_) {}
+  void update(uint64_t done_in_source) {
+    if (!enabled_) return;
+    const auto now = Clock::now();
+    if (now - last_ < std::chrono::milliseconds(200)) return;
+    last_ = now;
+    const double secs = std::chrono::duration<double>(now - start_).count();
+    const uint64_t done = base_ + done_in_source;
+    const double rate = secs > 0 ? static_cast<double>(done) / secs / 1e6 : 0;
+    const int pct = total_ ? static_cast<int>(std::min<uint64_t>(100, done * 100 / total_)) : 0;
+    const int bar = pct / 5;
+    char buf[96];
+    std::snprintf(buf, sizeof buf, "] %3d%% %.1f/%.1f MB %.1f MB/s ", pct,
+                  static_cast<double>(done) / 1e6, static_cast<double>(total_) / 1e6, rate);
+    err_ << "\r[" << std::string(bar, '#') << std::string(20 - bar, ' ') << buf << std::flush;
+    drawn_ = true;
+  }
+  void source_done(uint64_t bytes) { base_ += bytes; }
+  void clear() {
+    if (drawn_) err_ << "\r" << std::string(70, ' ') << "\r" << std::flush;
+    drawn_ = false;
+  }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  std::ostream& err_;
+  bool enabled_;
+  uint64_t total_;
+  uint64_t base_ = 0;
+  Clock::time_point start_;
+  Clock::time_point last_;
+  bool drawn_ = false;
+};
+
+struct ScanError {
+  std::string message;
+  int exit_code;
+};
+
+class Scanner {
+ public:
+  Scanner(store::Store& db, const Invocation& inv) : db_(db), inv_(inv) {}
+
+  // Adds one parsed (or rejected) line; flushes a full batch.
+  std::expected<void, ScanError> line(SourceStats& st, const std::string& source,
+                                      std::string_view text, uint64_t line_no,
+                                      const std::optional<std::string>& fallback_host = {}) {
+    ++st.lines;
+    if (!collector::may_be_apparmor(text)) return {};
+    auto ev = collector::parse_line(text);
+    if (!ev) {
+      if (ev.error().kind == collector::ParseError::Kind::kInvalid) {
+        ++st.invalid;
+        inv_.err << "aatune: warning: " << source << ":" << line_no << ": " << ev.error().message
+                 << '\n';
+      }
+      return {};
+    }
+    if (!ev->host && fallback_host) ev->host = fallback_host;
+    std::string key = analyzer::to_string(analyzer::group_key(*ev));
+    batch_.push_back(store::NewRecord{source, line_no, std::move(*ev), std::move(key)});
+    return {};
+  }
+
+  [[nodiscard]] bool full() const { return batch_.size() >= kBatchRecords; }
+
+  std::expected<void, ScanError> flush(SourceStats& st,
+                                       std::optional<store::Checkpoint> checkpoint) {
+    std::vector<store::Checkpoint> cps;
+    if (checkpoint) cps.push_back(std::move(*checkpoint));
+    if (batch_.empty() && cps.empty()) return {};
+    auto r = db_.ingest(batch_, cps);
+    batch_.clear();
+    if (!r) return std::unexpected(ScanError{r.error().message, kExitPermission});
+    st.added += r->added;
+    st.duplicates += r->duplicates;
+    return {};
+  }
+
+ private:
+  store::Store& db_;
+  const Invocation& inv_;
+  std::vector<store::NewRecord> batch_;
+};
+
+// Bytes at the end of a plain file: tells whether its last line is complete.
+bool ends_with_newline(const std::string& path, uint64_t offset) {
+  if (offset == 0) return true;
+  std::ifstream in(path, std::ios::binary);
+  in.seekg(static_cast<std::streamoff>(offset - 1));
+  char c = 0;
+  return in.get(c) && c == '\n';
+}
+
+std::expected<SourceStats, ScanError> scan_file(Scanner& sc, store::Store& db,
+                                                const std::string& path, Progress& progress) {
+  SourceStats st{path, 0, 0, 0, 0, ""};
+  struct stat sb {};
+  if (::stat(path.c_str(), &sb) != 0) {
+    st.note = std::string("skipped: ") + std::strerror(errno);
+    return st;
+  }
+  const bool gz = path.ends_with(".gz");
+  // Identity: family + first line. An unreadable file is reported and skipped, never fatal.
+  auto first = collector::LineReader::open(path);
+  if (!first) {
+    st.note = "skipped: " + first.error().message;
+    return st;
+  }
+  auto head = first->next();
+  if (!head) {
+    st.note = "skipped: " + head.error().message;
+    return st;
+  }
+  if (!*head) {
+    st.note = "empty";
+    return st;
+  }
+  const std::string identity = "file:" + hex64(fnv1a(family_of(path) + '\n' + (*head)->text));
+  auto cp = db.find_checkpoint(identity);
+  if (!cp) return std::unexpected(ScanError{cp.error().message, kExitUsage});
+  uint64_t start = 0;
+  uint64_t base_line = 0;
+  if (*cp) {
+    start = (*cp)->offset;
+    base_line = (*cp)->line_no;
+    if (!gz && static_cast<uint64_t>(sb.st_size) < start) {
+      // Same first line, fewer bytes: copytruncate wrote it anew. Dedup keeps re-reads harmless.
+      st.note = "shrank since the last scan: read again from the start";
+      start = 0;
+      base_line = 0;
+    } else if ((*cp)->source != path) {
+      st.note = "same file as " + (*cp)->source + " (rotated): resumed";
+    }
+  }
+  if (!gz && start == static_cast<uint64_t>(sb.st_size)) {
+    progress.source_done(static_cast<uint64_t>(sb.st_size));
+    return st;  // Nothing new: no reader, no transaction.
+  }
+  auto reader = collector::LineReader::open(path, start);
+  if (!reader) {
+    st.note = "skipped: " + reader.error().message;
+    return st;
+  }
+  auto make_checkpoint = [&](uint64_t offset, uint64_t line_no) {
+    return store::Checkpoint{
+        identity, path, static_cast<uint64_t>(sb.st_dev), static_cast<uint64_t>(sb.st_ino), offset,
+        line_no,  ""};
+  };
+  // One line of lookahead: the last line of a live file may still be being written; it is
+  // processed only once its newline is there (next scan), so a record is never split.
+  std::optional<collector::RawLine> pending;
+  uint64_t done_offset = start;
+  uint64_t done_lines = base_line;
+  while (true) {
+    auto next = reader->next();
+    if (!next) {
+      st.note = "read error: " + next.error().message + " (kept what was read)";
+      break;
+    }
+    if (pending) {
+      if (!*next && !gz && !ends_with_newline(path, reader->offset())) break;
+      const uint64_t line_no = base_line + pending->line_no;
+      if (auto r = sc.line(st, path, pending->text, line_no); !r) return std::unexpected(r.error());
+      done_offset = *next ? (*next)->offset : reader->offset();
+      done_lines = line_no;
+      if (sc.full()) {
+        if (auto r = sc.flush(st, make_checkpoint(done_offset, done_lines)); !r) {
+          return std::unexpected(r.error());
+        }
+      }
+      progress.update(done_offset - start);
+    }
+    if (!*next) break;
+    pending = std::move(**next);
+  }
+  if (auto r = sc.flush(st, make_checkpoint(done_offset, done_lines)); !r) {
+    return std::unexpected(r.error());
+  }
+  progress.source_done(done_offset - start);
+
+  // Rotation or truncation while we read: reported, never fatal.
+  struct stat after {};
+  if (::stat(path.c_str(), &after) != 0) {
+    st.note = "disappeared during the scan (rotated or deleted); read up to byte " +
+              std::to_string(done_offset);
+  } else if (!gz && static_cast<uint64_t>(after.st_size) < done_offset) {
+    st.note = "shrank during the scan (truncated); it will be read from the start next time";
+  }
+  return st;
+}
+
+std::expected<SourceStats, ScanError> scan_journal(Scanner& sc, store::Store& db) {
+  SourceStats st{"journal", 0, 0, 0, 0, ""};
+  auto cp = db.find_checkpoint("journal");
+  if (!cp) return std::unexpected(ScanError{cp.error().message, kExitUsage});
+  collector::JournalOptions opts;
+  if (*cp) opts.after_cursor = (*cp)->cursor;
+  auto j = collector::JournalSource::open(opts);
+  if (!j) {
+    st.note = "skipped: " + j.error();
+    return st;
+  }
+  std::string cursor = *cp ? (*cp)->cursor : "";
+  uint64_t n = *cp ? (*cp)->line_no : 0;
+  auto checkpoint = [&] { return store::Checkpoint{"journal", "journal", 0, 0, 0, n, cursor}; };
+  while (true) {
+    auto e = j->next();
+    if (!e) {
+      st.note = e.error();
+      break;
+    }
+    if (!*e) break;
+    ++n;
+    if (auto r = sc.line(st, "journal", (*e)->line, n, (*e)->hostname); !r) {
+      return std::unexpected(r.error());
+    }
+    cursor = (*e)->cursor;
+    if (sc.full()) {
+      if (auto r = sc.flush(st, checkpoint()); !r) return std::unexpected(r.error());
+    }
+  }
+  if (auto r = sc.flush(st, checkpoint()); !r) return std::unexpected(r.error());
+  if (st.lines == 0 && st.note.empty()) st.note = "nothing new in the journal";
+  return st;
+}
+
+std::expected<SourceStats, ScanError> scan_kmsg(Scanner& sc, const std::string& path) {
+  SourceStats st{path, 0, 0, 0, 0, ""};
+  // The whole ring buffer each time: it is small (128 KiB) and the store's fingerprint drops
+  // what an earlier scan already stored.
+  auto k = collector::KmsgSource::open(/*from_start=*/true, path);
+  if (!k) {
+    st.note = "skipped: " + k.error();
+    return st;
+  }
+  uint64_t n = 0;
+  while (true) {
+    auto lines = k->read(std::chrono::milliseconds(0));
+    if (!lines) {
+      st.note = lines.error();
+      break;
+    }
+    if (lines->empty()) break;
+    for (const auto& l : *lines) {
+      if (auto r = sc.line(st, path, l.text, ++n); !r) return std::unexpected(r.error());
+    }
+  }
+  if (auto r = sc.flush(st, std::nullopt); !r) return std::unexpected(r.error());
+  return st;
+}
+
+std::expected<Options, std::string> parse_args(std::span<const std::string> args) {
+  Options o;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    auto value = [&](std::string_view flag) -> std::expected<std::string, std::string> {
+      if (i + 1 >= args.size()) return std::unexpected(std::string(flag) + " needs a value");
+      return args[++i];
+    };
+    if (a == "--db" || a == "--root") {
+      auto v = value(a);
+      if (!v) return std::unexpected(v.error());
+      if (a == "--db") {
+        o.db = *v;
+      } else {
+        o.root = *v;
+      }
+    } else if (a.starts_with("--db=")) {
+      o.db = a.substr(5);
+    } else if (a == "--no-journal") {
+      o.journal = false;
+    } else if (a == "--no-kmsg") {
+      o.kmsg = false;
+    } else if (a == "--quiet" || a == "-q") {
+      o.quiet = true;
+    } else if (a.starts_with("-") && a != "-") {
+      return std::unexpected("unknown option '" + a + "'");
+    } else {
+      o.sources.push_back(a);
+    }
+  }
+  return o;
+}
+
+// Table columns (GCC 12 has no <format>): width > 0 pads on the right, < 0 aligns right.
+struct Cell {
+  Cell(std::string_view s, int w) : text(s), width(w) {}
+  Cell(uint64_t n, int w) : text(std::to_string(n)), width(w) {}
+  std::string text;
+  int width;
+};
+std::string row(std::initializer_list<Cell> cells) {
+  std::string out;
+  for (const Cell& c : cells) {
+    const size_t w = static_cast<size_t>(c.width < 0 ? -c.width : c.width);
+    const size_t pad = c.text.size() < w ? w - c.text.size() : 0;
+    if (!out.empty()) out += ' ';
+    if (c.width < 0) out.append(pad, ' ');
+    out += c.text;
+    if (c.width > 0) out.append(pad, ' ');
+  }
+  return out;
+}
+
+}  // namespace
 
 int run_scan(const Invocation& inv) {
-  inv.err << "aatune: error: 'scan' is not implemented yet\n";
-  return kExitUsage;
+  for (const auto& a : inv.args) {
+    if (a == "--help" || a == "-h") {
+      inv.out << kUsage;
+      return kExitOk;
+    }
+  }
+  auto opts = parse_args(inv.args);
+  if (!opts) {
+    inv.err << "aatune: error: scan: " << opts.error() << '\n' << kUsage;
+    return kExitUsage;
+  }
+
+  std::vector<collector::SourceCandidate> sources;
+  if (opts->sources.empty()) {
+    sources = collector::discover_sources({opts->root, opts->journal, opts->kmsg});
+  } else {
+    for (const auto& s : opts->sources) {
+      if (s == "journal") {
+        sources.push_back({SourceKind::kJournal, "journal", ""});
+      } else if (s == "kmsg") {
+        sources.push_back({SourceKind::kKmsg, "/dev/kmsg", ""});
+      } else {
+        std::error_code ec;
+        std::string reason;
+        if (!fs::exists(s, ec)) reason = "no such file";
+        sources.push_back({SourceKind::kFile, s, reason});
+      }
+    }
+  }
+
+  const std::string db_path = store::locate_db(opts->db);
+  auto db = store::Store::open(db_path);
+  if (!db) {
+    inv.err << "aatune: error: " << db.error().message << '\n';
+    return kExitUsage;
+  }
+
+  uint64_t total = 0;
+  for (const auto& s : sources) {
+    std::error_code ec;
+    if (s.kind == SourceKind::kFile && s.skip_reason.empty()) total += fs::file_size(s.path, ec);
+  }
+  const bool tty = ::isatty(STDERR_FILENO) == 1 && !opts->quiet;
+  Progress progress(inv.err, tty, total);
+  Scanner scanner(*db, inv);
+  std::vector<SourceStats> stats;
+  bool missing_named = false;
+  const auto started = std::chrono::steady_clock::now();
+  for (const auto& s : sources) {
+    if (!s.skip_reason.empty()) {
+      stats.push_back(SourceStats{s.path, 0, 0, 0, 0, "skipped: " + s.skip_reason});
+      if (!opts->sources.empty()) missing_named = true;
+      continue;
+    }
+    std::expected<SourceStats, ScanError> r;
+    switch (s.kind) {
+      case SourceKind::kFile:
+        r = scan_file(scanner, *db, s.path, progress);
+        break;
+      case SourceKind::kJournal:
+        r = scan_journal(scanner, *db);
+        break;
+      case SourceKind::kKmsg:
+        r = scan_kmsg(scanner, s.path);
+        break;
+    }
+    if (!r) {
+      progress.clear();
+      inv.err << "aatune: error: " << r.error().message
+              << "\naatune: hint: the store keeps every batch committed before the error; "
+                 "fix the cause and run 'aatune scan' again\n";
+      return r.error().exit_code;
+    }
+    stats.push_back(std::move(*r));
+  }
+  progress.clear();
+  const double secs =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+
+  uint64_t lines = 0, added = 0, dups = 0, invalid = 0;
+  inv.out << row({Cell("source", 40), Cell("lines", -10), Cell("new", -10), Cell("duplicate", -10),
+                  Cell("invalid", -8)})
+          << '\n';
+  for (const auto& st : stats) {
+    inv.out << row({Cell(st.name, 40), Cell(st.lines, -10), Cell(st.added, -10),
+                    Cell(st.duplicates, -10), Cell(st.invalid, -8)});
+    if (!st.note.empty()) inv.out << "  (" << st.note << ")";
+    inv.out << '\n';
+    lines += st.lines;
+    added += st.added;
+    dups += st.duplicates;
+    invalid += st.invalid;
+  }
+  inv.out << row({Cell("total", 40), Cell(lines, -10), Cell(added, -10), Cell(dups, -10),
+                  Cell(invalid, -8)})
+          << '\n';
+  char elapsed[32];
+  std::snprintf(elapsed, sizeof elapsed, "%.2f s", secs);
+  inv.out << "store: " << db->path() << " (" << elapsed << ")\n";
+  if (missing_named) {
+    inv.err << "aatune: error: some sources named on the command line could not be read\n";
+    return kExitUsage;
+  }
+  return kExitOk;
 }
 
 }  // namespace aatune::cli

@@ -1,12 +1,189 @@
+// aatune status: per-profile summary of the stored denials (and, with --by-host, who sees what).
+#include <cstdio>
+#include <ctime>
+#include <fstream>
+#include <initializer_list>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
 #include <ostream>
+#include <string>
 
 #include "cli/commands.h"
+#include "store/store.h"
 
 namespace aatune::cli {
+namespace {
+
+constexpr std::string_view kUsage =
+    "usage: aatune status [--db PATH] [--by-host] [--json]\n"
+    "  Per profile: mode (when the kernel says), denial groups open / decided, last seen.\n";
+
+struct ProfileRow {
+  std::string mode;
+  uint64_t open = 0;
+  uint64_t decided = 0;
+  uint64_t events = 0;
+  std::optional<int64_t> last_seen;
+};
+
+// `/sys/kernel/security/apparmor/profiles` lines are "NAME (MODE)"; absent without the LSM.
+std::map<std::string, std::string> loaded_modes(const std::string& path) {
+  std::map<std::string, std::string> out;
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) {
+    const size_t open = line.rfind(" (");
+    if (open == std::string::npos || !line.ends_with(')')) continue;
+    out[line.substr(0, open)] = line.substr(open + 2, line.size() - open - 3);
+  }
+  return out;
+}
+
+std::string when(std::optional<int64_t> t) {
+  if (!t) return "-";
+  const std::time_t tt = static_cast<std::time_t>(*t);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%SZ", &tm);
+  return buf;
+}
+
+// Table columns (GCC 12 has no <format>): width > 0 pads on the right, < 0 aligns right.
+struct Cell {
+  Cell(std::string_view s, int w) : text(s), width(w) {}
+  Cell(uint64_t n, int w) : text(std::to_string(n)), width(w) {}
+  std::string text;
+  int width;
+};
+std::string row(std::initializer_list<Cell> cells) {
+  std::string out;
+  for (const Cell& c : cells) {
+    const size_t w = static_cast<size_t>(c.width < 0 ? -c.width : c.width);
+    const size_t pad = c.text.size() < w ? w - c.text.size() : 0;
+    if (!out.empty()) out += ' ';
+    if (c.width < 0) out.append(pad, ' ');
+    out += c.text;
+    if (c.width > 0) out.append(pad, ' ');
+  }
+  return out;
+}
+
+}  // namespace
 
 int run_status(const Invocation& inv) {
-  inv.err << "aatune: error: 'status' is not implemented yet\n";
-  return kExitUsage;
+  std::optional<std::string> db_flag;
+  std::string sysfs = "/sys/kernel/security/apparmor/profiles";
+  bool by_host = false;
+  bool json = false;
+  for (size_t i = 0; i < inv.args.size(); ++i) {
+    const std::string& a = inv.args[i];
+    if (a == "--help" || a == "-h") {
+      inv.out << kUsage;
+      return kExitOk;
+    } else if ((a == "--db" || a == "--profiles-file") && i + 1 < inv.args.size()) {
+      if (a == "--db") {
+        db_flag = inv.args[++i];
+      } else {
+        sysfs = inv.args[++i];
+      }
+    } else if (a.starts_with("--db=")) {
+      db_flag = a.substr(5);
+    } else if (a == "--by-host") {
+      by_host = true;
+    } else if (a == "--json") {
+      json = true;
+    } else {
+      inv.err << "aatune: error: status: unknown or incomplete option '" << a << "'\n" << kUsage;
+      return kExitUsage;
+    }
+  }
+  auto db =
+      store::Store::open(store::locate_db(db_flag), {.read_only = true, .max_size_bytes = {}});
+  if (!db) {
+    inv.err << "aatune: error: " << db.error().message << '\n';
+    return kExitUsage;
+  }
+  store::GroupFilter all;
+  all.all = true;
+  // LEAD: wire the profile content hash here (rules module: profile name -> file -> hash) so that
+  // "decided" follows the profile on disk; until then a decision holds.
+  auto groups = db->groups(all);
+  if (!groups) {
+    inv.err << "aatune: error: " << groups.error().message << '\n';
+    return kExitUsage;
+  }
+
+  if (by_host) {
+    // host -> profile -> (groups, events)
+    std::map<std::string, std::map<std::string, std::pair<uint64_t, uint64_t>>> hosts;
+    for (const auto& g : *groups) {
+      for (const auto& h : g.hosts) {
+        auto& cell = hosts[h.host.empty() ? "(local)" : h.host][g.profile];
+        ++cell.first;
+        cell.second += h.count;
+      }
+    }
+    if (json) {
+      nlohmann::json j = nlohmann::json::array();
+      for (const auto& [host, profiles] : hosts) {
+        for (const auto& [p, c] : profiles) {
+          j.push_back({{"host", host}, {"profile", p}, {"groups", c.first}, {"events", c.second}});
+        }
+      }
+      inv.out << j.dump(2) << '\n';
+      return kExitOk;
+    }
+    inv.out << row({Cell("host", 28), Cell("profile", 40), Cell("groups", -7), Cell("events", -9)})
+            << '\n';
+    for (const auto& [host, profiles] : hosts) {
+      for (const auto& [p, c] : profiles) {
+        inv.out << row({Cell(host, 28), Cell(p, 40), Cell(c.first, -7), Cell(c.second, -9)})
+                << '\n';
+      }
+    }
+    return kExitOk;
+  }
+
+  const auto modes = loaded_modes(sysfs);
+  std::map<std::string, ProfileRow> rows;
+  for (const auto& g : *groups) {
+    ProfileRow& r = rows[g.profile];
+    (store::is_open(g, std::nullopt) ? r.open : r.decided) += 1;
+    r.events += g.count;
+    if (g.last_seen && (!r.last_seen || *g.last_seen > *r.last_seen)) r.last_seen = g.last_seen;
+  }
+  for (auto& [p, r] : rows) {
+    const auto it = modes.find(p);
+    r.mode = it == modes.end() ? "unknown" : it->second;
+  }
+  if (json) {
+    nlohmann::json j = nlohmann::json::array();
+    for (const auto& [p, r] : rows) {
+      j.push_back({{"profile", p},
+                   {"mode", r.mode},
+                   {"open", r.open},
+                   {"decided", r.decided},
+                   {"events", r.events},
+                   {"last_seen", r.last_seen ? nlohmann::json(*r.last_seen) : nlohmann::json()}});
+    }
+    inv.out << j.dump(2) << '\n';
+    return kExitOk;
+  }
+  if (rows.empty()) {
+    inv.out << "no denials stored in " << db->path() << " (run 'aatune scan')\n";
+    return kExitOk;
+  }
+  inv.out << row({Cell("profile", 40), Cell("mode", 10), Cell("open", -6), Cell("decided", -8),
+                  Cell("events", -9), Cell("last seen", 0)})
+          << '\n';
+  for (const auto& [p, r] : rows) {
+    inv.out << row({Cell(p, 40), Cell(r.mode, 10), Cell(r.open, -6), Cell(r.decided, -8),
+                    Cell(r.events, -9), Cell(when(r.last_seen), 0)})
+            << '\n';
+  }
+  return kExitOk;
 }
 
 }  // namespace aatune::cli

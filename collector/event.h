@@ -22,25 +22,25 @@ enum class EventType {
   kAllowed,  ///< Complain mode: would have been denied.
   kDenied,
   kHint,
-  kStatus,   ///< Policy management (profile_load, profile_replace, …).
-  kKilled,   ///< Denied and the task was killed (kill rule / kill mode).
+  kStatus,  ///< Policy management (profile_load, profile_replace, …).
+  kKilled,  ///< Denied and the task was killed (kill rule / kill mode).
 };
 
 /// The container the record travelled in; says how its text was wrapped.
 enum class Container {
   kUnknown,
-  kAuditLog,   ///< auditd's audit.log: `type=AVC msg=audit(…)`.
-  kSyslog,     ///< kern.log / syslog / messages: `Mon DD HH:MM:SS host kernel: …`.
-  kDmesg,      ///< `[ 123.456] audit: …` or `/dev/kmsg` lines.
-  kJournal,    ///< journald (native or export lines).
-  kNetlink,    ///< The kernel audit netlink multicast group.
-  kBare,       ///< A bare `audit(…): apparmor=…` body.
+  kAuditLog,  ///< auditd's audit.log: `type=AVC msg=audit(…)`.
+  kSyslog,    ///< kern.log / syslog / messages: `Mon DD HH:MM:SS host kernel: …`.
+  kDmesg,     ///< `[ 123.456] audit: …` or `/dev/kmsg` lines.
+  kJournal,   ///< journald (native or export lines).
+  kNetlink,   ///< The kernel audit netlink multicast group.
+  kBare,      ///< A bare `audit(…): apparmor=…` body.
 };
 
 /// How far the origin of a record can be trusted (a log is attacker-influenced text).
 enum class Trust {
-  kKernel,          ///< Written by the kernel itself (netlink 1400, kmsg, journal kernel transport).
-  kAuditDaemon,     ///< auditd's log: written by root from the kernel's records.
+  kKernel,       ///< Written by the kernel itself (netlink 1400, kmsg, journal kernel transport).
+  kAuditDaemon,  ///< auditd's log: written by root from the kernel's records.
   kUserspaceAudit,  ///< USER_AVC (1107): sent by a userspace process (dbus-daemon); check its uid.
   kUnverified,      ///< Text anyone could have written (logger, stdin, a non-kernel syslog line).
 };
@@ -52,6 +52,9 @@ struct Event {
   Container container = Container::kUnknown;
   Trust trust = Trust::kUnverified;
   int record_type = 0;  ///< Audit record type number (1400 AVC, 1107 USER_AVC, 1500–1507 legacy).
+  /// The record type as written (`AVC`, `USER_AVC`, `APPARMOR_DENIED`, `1400`, `UNKNOWN[1503]`);
+  /// empty when the container carried none (a bare body, dbus-daemon's syslog fallback).
+  std::string record_type_name;
 
   // Audit header: audit(<epoch>.<msec>:<serial>).
   std::optional<std::string> audit_id;  ///< "1279948288.415:39"
@@ -68,9 +71,10 @@ struct Event {
   std::optional<uint64_t> fsuid;
   std::optional<uint64_t> ouid;
 
-  std::optional<std::string> profile;       ///< Subject label (`profile=` or `label=`).
-  std::optional<std::string> ns;            ///< `namespace=`.
-  std::optional<std::string> peer_profile;  ///< `peer_label=` (dbus) / `peer=` as libapparmor maps it.
+  std::optional<std::string> profile;  ///< Subject label (`profile=` or `label=`).
+  std::optional<std::string> ns;       ///< `namespace=`.
+  std::optional<std::string>
+      peer_profile;  ///< `peer_label=` (dbus) / `peer=` as libapparmor maps it.
   std::optional<std::string> peer;
   std::optional<std::string> name;
   std::optional<std::string> name2;  ///< Link/exec target (`target=`, `name2=`).

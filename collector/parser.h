@@ -26,6 +26,19 @@ struct ParseError {
 /// Parses one log line in any container (audit.log, syslog/kern.log, dmesg, journal export, bare).
 [[nodiscard]] std::expected<Event, ParseError> parse_line(std::string_view line);
 
+/// The full outcome of one parse, for callers that need what was decoded before a failure
+/// (`aatune parse --format aalogparse` reproduces libapparmor's partially filled records).
+/// On error `event.event` is kInvalid and holds the fields decoded before the fault; for a foreign
+/// audit record (`type=CRED_ACQ …`) it holds, as libapparmor does, the audit id, the type name as
+/// `operation` and the unparsed body as `info`.
+struct ParseOutcome {
+  Event event;
+  std::optional<ParseError> error;
+};
+
+/// Like parse_line, without the prefilter shortcut, and keeping the partial event on error.
+[[nodiscard]] ParseOutcome parse_record(std::string_view line);
+
 /// Parses a companion audit record (SYSCALL, PROCTITLE, CWD, PATH, EOE) that shares an event
 /// serial with AppArmor records. std::nullopt when the line is not one.
 [[nodiscard]] std::optional<Companion> parse_companion(std::string_view line);

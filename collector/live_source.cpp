@@ -1,0 +1,300 @@
+#include "collector/live_source.h"
+
+#include <fcntl.h>
+#include <libaudit.h>
+#include <linux/audit.h>
+#include <linux/netlink.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <string_view>
+#include <utility>
+
+namespace aatune::collector {
+namespace {
+
+// The kernel caps a record at a few pages (a 12,281-byte AVC was observed, records.md §0.4);
+// libaudit's 8970-byte reply buffer is too small for that, so we receive into our own.
+constexpr size_t kReceiveBuffer = 1 << 16;
+// AUDIT_REPLACE probes are binary pids for a registered daemon; never a record.
+constexpr int kAuditReplace = 1329;
+
+std::string errno_text(int err) {
+  return std::strerror(err);
+}
+
+int poll_readable(int fd, std::chrono::milliseconds timeout) {
+  pollfd p{fd, POLLIN, 0};
+  return ::poll(&p, 1, static_cast<int>(timeout.count()));
+}
+
+// "audit(1795424599.929:5): …" -> 5
+std::optional<uint64_t> serial_of(std::string_view text) {
+  const auto open = text.find("audit(");
+  if (open == std::string_view::npos) return std::nullopt;
+  const auto colon = text.find(':', open);
+  const auto close = text.find(')', open);
+  if (colon == std::string_view::npos || close == std::string_view::npos || close < colon) {
+    return std::nullopt;
+  }
+  uint64_t serial = 0;
+  const auto [ptr, ec] = std::from_chars(text.data() + colon + 1, text.data() + close, serial);
+  if (ec != std::errc() || ptr != text.data() + close) return std::nullopt;
+  return serial;
+}
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// NetlinkSource
+
+std::expected<NetlinkSource, std::string> NetlinkSource::open(int receive_buffer) {
+  const int fd = ::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_AUDIT);
+  if (fd < 0) {
+    if (errno == EPROTONOSUPPORT) {
+      return std::unexpected(
+          "audit netlink: the kernel's audit subsystem is off (audit=0 on the kernel command "
+          "line?): no AppArmor record reaches netlink or kmsg");
+    }
+    return std::unexpected("audit netlink: socket: " + errno_text(errno));
+  }
+  NetlinkSource source(fd);
+  // SO_RCVBUFFORCE ignores rmem_max but needs CAP_NET_ADMIN; fall back to what we may have.
+  if (::setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &receive_buffer, sizeof receive_buffer) != 0) {
+    (void)::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer);
+  }
+  sockaddr_nl addr{};
+  addr.nl_family = AF_NETLINK;
+  addr.nl_groups = 1u << (AUDIT_NLGRP_READLOG - 1);
+  if (::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
+    const int err = errno;
+    if (err == EPERM) {
+      return std::unexpected(
+          "audit netlink: joining the read-only multicast group needs CAP_AUDIT_READ in the "
+          "initial user namespace (run as root, or grant cap_audit_read)");
+    }
+    return std::unexpected("audit netlink: bind: " + errno_text(err));
+  }
+  source.buffer_.resize(kReceiveBuffer);
+  return source;
+}
+
+NetlinkSource::NetlinkSource(NetlinkSource&& other) noexcept
+    : fd_(std::exchange(other.fd_, -1)),
+      overflow_episodes_(other.overflow_episodes_),
+      serial_gaps_(other.serial_gaps_),
+      last_serial_(other.last_serial_),
+      buffer_(std::move(other.buffer_)) {}
+
+NetlinkSource& NetlinkSource::operator=(NetlinkSource&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = std::exchange(other.fd_, -1);
+    overflow_episodes_ = other.overflow_episodes_;
+    serial_gaps_ = other.serial_gaps_;
+    last_serial_ = other.last_serial_;
+    buffer_ = std::move(other.buffer_);
+  }
+  return *this;
+}
+
+NetlinkSource::~NetlinkSource() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+void NetlinkSource::note_serial(const std::string& text) {
+  const auto serial = serial_of(text);
+  if (!serial) return;
+  // Serials are global and increase; several records of one event share one. A jump of more
+  // than one means records were dropped before they reached us (rate limit, backlog).
+  if (last_serial_ && *serial > *last_serial_ + 1) serial_gaps_ += *serial - *last_serial_ - 1;
+  if (!last_serial_ || *serial > *last_serial_) last_serial_ = serial;
+}
+
+std::expected<std::vector<LiveLine>, std::string> NetlinkSource::read(
+    std::chrono::milliseconds timeout, size_t max_records) {
+  std::vector<LiveLine> lines;
+  const int ready = poll_readable(fd_, timeout);
+  if (ready < 0) {
+    if (errno == EINTR) return lines;
+    return std::unexpected("audit netlink: poll: " + errno_text(errno));
+  }
+  if (ready == 0) return lines;
+  while (lines.size() < max_records) {
+    const ssize_t n = ::recv(fd_, buffer_.data(), buffer_.size(), MSG_DONTWAIT | MSG_TRUNC);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) break;
+      if (errno == ENOBUFS) {
+        // The multicast copy overflowed our receive buffer: records were dropped for us only.
+        ++overflow_episodes_;
+        continue;
+      }
+      return std::unexpected("audit netlink: recv: " + errno_text(errno));
+    }
+    if (static_cast<size_t>(n) > buffer_.size()) {
+      // Truncated datagram: grow for the next ones; this one is lost and counted.
+      buffer_.resize(static_cast<size_t>(n) * 2);
+      ++overflow_episodes_;
+      continue;
+    }
+    size_t remaining = static_cast<size_t>(n);
+    auto* header = reinterpret_cast<nlmsghdr*>(buffer_.data());
+    // Multicast copies carry the full length in nlmsg_len (records.md §2.1); one record each.
+    for (; NLMSG_OK(header, remaining); header = NLMSG_NEXT(header, remaining)) {
+      const int type = header->nlmsg_type;
+      if (type == NLMSG_ERROR || type == NLMSG_DONE || type == NLMSG_NOOP) continue;
+      if (type == kAuditReplace) continue;
+      const char* data = static_cast<const char*>(NLMSG_DATA(header));
+      size_t length = header->nlmsg_len - NLMSG_HDRLEN;
+      // The payload is not NUL-terminated; trailing NULs are padding.
+      while (length > 0 && data[length - 1] == '\0') --length;
+      LiveLine line;
+      line.type = type;
+      line.text = "type=" + std::to_string(type) + " msg=";
+      line.text.append(data, length);
+      note_serial(line.text);
+      lines.push_back(std::move(line));
+    }
+  }
+  return lines;
+}
+
+LossReport NetlinkSource::losses() const {
+  LossReport report;
+  report.overflow_episodes = overflow_episodes_;
+  report.serial_gaps = serial_gaps_;
+  // AUDIT_GET needs CAP_AUDIT_CONTROL; without it the kernel's count stays unknown, not zero.
+  const int fd = audit_open();
+  if (fd >= 0) {
+    if (audit_request_status(fd) > 0) {
+      audit_reply reply{};
+      if (audit_get_reply(fd, &reply, GET_REPLY_BLOCKING, 0) > 0 && reply.type == AUDIT_GET &&
+          reply.status != nullptr) {
+        report.kernel_lost = reply.status->lost;
+      }
+    }
+    audit_close(fd);
+  }
+  return report;
+}
+
+// ---------------------------------------------------------------------------------------------
+// KmsgSource
+
+std::optional<KmsgRecord> decode_kmsg_record(std::string_view record) {
+  const auto semicolon = record.find(';');
+  if (semicolon == std::string_view::npos) return std::nullopt;
+  const std::string_view header = record.substr(0, semicolon);
+  const auto first_comma = header.find(',');
+  if (first_comma == std::string_view::npos) return std::nullopt;
+  const auto second_comma = header.find(',', first_comma + 1);
+  const auto seq_end = second_comma == std::string_view::npos ? header.size() : second_comma;
+  KmsgRecord out;
+  const auto [ptr, ec] =
+      std::from_chars(header.data() + first_comma + 1, header.data() + seq_end, out.seq);
+  if (ec != std::errc() || ptr != header.data() + seq_end) return std::nullopt;
+  std::string_view text = record.substr(semicolon + 1);
+  // Dictionary continuation lines (" KEY=value") follow the first newline.
+  if (const auto nl = text.find('\n'); nl != std::string_view::npos) text = text.substr(0, nl);
+  out.text.reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    // kmsg escapes non-printable bytes as \xNN (records.md §4.10: an embedded newline is \x0a).
+    if (text[i] == '\\' && i + 3 < text.size() && text[i + 1] == 'x') {
+      const int hi = hex_value(text[i + 2]);
+      const int lo = hex_value(text[i + 3]);
+      if (hi >= 0 && lo >= 0) {
+        out.text.push_back(static_cast<char>(hi * 16 + lo));
+        i += 3;
+        continue;
+      }
+    }
+    out.text.push_back(text[i]);
+  }
+  return out;
+}
+
+std::expected<KmsgSource, std::string> KmsgSource::open(bool from_start, const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    const int err = errno;
+    if (err == EPERM || err == EACCES) {
+      return std::unexpected(path +
+                             ": reading the kernel log needs CAP_SYSLOG "
+                             "(kernel.dmesg_restrict=1)");
+    }
+    return std::unexpected(path + ": " + errno_text(err));
+  }
+  KmsgSource source(fd);
+  if (!from_start && ::lseek(fd, 0, SEEK_END) < 0) {
+    return std::unexpected(path + ": seek to end: " + errno_text(errno));
+  }
+  return source;
+}
+
+KmsgSource::KmsgSource(KmsgSource&& other) noexcept
+    : fd_(std::exchange(other.fd_, -1)), missed_(other.missed_), last_seq_(other.last_seq_) {}
+
+KmsgSource& KmsgSource::operator=(KmsgSource&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = std::exchange(other.fd_, -1);
+    missed_ = other.missed_;
+    last_seq_ = other.last_seq_;
+  }
+  return *this;
+}
+
+KmsgSource::~KmsgSource() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+std::expected<std::vector<LiveLine>, std::string> KmsgSource::read(
+    std::chrono::milliseconds timeout, size_t max_records) {
+  std::vector<LiveLine> lines;
+  const int ready = poll_readable(fd_, timeout);
+  if (ready < 0) {
+    if (errno == EINTR) return lines;
+    return std::unexpected("kmsg: poll: " + errno_text(errno));
+  }
+  if (ready == 0) return lines;
+  // One record per read(); a printk record is at most 1 KiB of text plus its dictionary.
+  char buffer[8192];
+  for (size_t records = 0; records < max_records; ++records) {
+    const ssize_t n = ::read(fd_, buffer, sizeof buffer);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EINTR) break;
+      if (errno == EPIPE) {
+        // The ring buffer overwrote records we had not read yet.
+        ++missed_;
+        continue;
+      }
+      return std::unexpected("kmsg: read: " + errno_text(errno));
+    }
+    if (n == 0) break;
+    auto record = decode_kmsg_record(std::string_view(buffer, static_cast<size_t>(n)));
+    if (!record) continue;
+    if (last_seq_ && record->seq > *last_seq_ + 1) missed_ += record->seq - *last_seq_ - 1;
+    last_seq_ = record->seq;
+    constexpr std::string_view kPrefix = "audit: type=";
+    if (!record->text.starts_with(kPrefix)) continue;
+    LiveLine line;
+    std::from_chars(record->text.data() + kPrefix.size(), record->text.data() + record->text.size(),
+                    line.type);
+    line.text = std::move(record->text);
+    lines.push_back(std::move(line));
+  }
+  return lines;
+}
+
+}  // namespace aatune::collector

@@ -1,0 +1,1158 @@
+// The record grammar. One pass over the line, no regex, no per-token allocation except for the
+// decoded values that end up in the Event. The container prefix (audit.log, syslog, dmesg/kmsg,
+// journal export, bare) is peeled first; what follows is an optional audit header and a list of
+// key=value pairs whose values are "quoted", bare, or bare uppercase hex (records.md §1.2).
+#include "collector/parser.h"
+
+#include <algorithm>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+#include <array>
+#include <charconv>
+#include <cstring>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+
+namespace aatune::collector {
+namespace {
+
+constexpr bool is_space(char c) {
+  // 0x1d is auditd's ENRICHED separator; \n appears inside dbus-daemon USER_AVC bodies.
+  return c == ' ' || c == '\t' || c == '\x1d' || c == '\r' || c == '\n';
+}
+constexpr bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
+constexpr bool is_upper_hex(char c) {
+  return is_digit(c) || (c >= 'A' && c <= 'F');
+}
+constexpr bool is_alpha(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+constexpr bool is_key_char(char c) {
+  return is_alpha(c) || is_digit(c) || c == '_' || c == '-';
+}
+
+bool starts_with(std::string_view s, size_t pos, std::string_view prefix) {
+  return s.size() >= pos + prefix.size() && s.compare(pos, prefix.size(), prefix) == 0;
+}
+
+size_t skip_spaces(std::string_view s, size_t pos) {
+  while (pos < s.size() && (s[pos] == ' ' || s[pos] == '\t')) ++pos;
+  return pos;
+}
+
+bool all_digits(std::string_view s) {
+  return !s.empty() && std::ranges::all_of(s, [](char c) { return is_digit(c); });
+}
+
+template <typename T>
+std::optional<T> to_number(std::string_view s) {
+  T value{};
+  const auto* end = s.data() + s.size();
+  const auto [ptr, ec] = std::from_chars(s.data(), end, value);
+  if (ec != std::errc() || ptr != end || s.empty()) return std::nullopt;
+  return value;
+}
+
+bool valid_utf8(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t len = 0;
+    uint32_t cp = 0;
+    if ((c & 0xE0) == 0xC0) {
+      len = 2;
+      cp = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+      len = 3;
+      cp = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+      len = 4;
+      cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (i + len > s.size()) return false;
+    for (size_t k = 1; k < len; ++k) {
+      const auto cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (cc & 0x3F);
+    }
+    // Overlong forms, surrogates and out-of-range code points are not UTF-8 either.
+    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+        cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
+      return false;
+    }
+    i += len;
+  }
+  return true;
+}
+
+bool has_high_bit(std::string_view s) {
+  unsigned char acc = 0;
+  for (char c : s) acc |= static_cast<unsigned char>(c);
+  return (acc & 0x80) != 0;
+}
+
+int hex_value(char c) {
+  return is_digit(c) ? c - '0' : c - 'A' + 10;
+}
+
+std::string hex_decode(std::string_view hex) {
+  std::string out;
+  out.resize(hex.size() / 2);
+  for (size_t i = 0; i < out.size(); ++i) {
+    out[i] = static_cast<char>((hex_value(hex[2 * i]) << 4) | hex_value(hex[2 * i + 1]));
+  }
+  return out;
+}
+
+// IP protocol numbers as libapparmor names them (from netinet/in.h IPPROTO_*), so that
+// `protocol=6` reads "tcp" in both tools.
+std::string protocol_name(std::string_view number) {
+  static constexpr std::array<std::pair<int, std::string_view>, 27> kProtocols{{
+      {0, "ip"},         {1, "icmp"},   {2, "igmp"},    {4, "ipip"},      {6, "tcp"},
+      {8, "egp"},        {12, "pup"},   {17, "udp"},    {22, "idp"},      {29, "tp"},
+      {33, "dccp"},      {41, "ipv6"},  {46, "rsvp"},   {47, "gre"},      {50, "esp"},
+      {51, "ah"},        {92, "mtp"},   {94, "beetph"}, {98, "encap"},    {103, "pim"},
+      {108, "comp"},     {115, "l2tp"}, {132, "sctp"},  {136, "udplite"}, {137, "mpls"},
+      {143, "ethernet"}, {255, "raw"},
+  }};
+  const auto value = to_number<unsigned>(number);
+  if (!value) return std::string(number);
+  for (const auto& [num, name] : kProtocols) {
+    if (static_cast<unsigned>(num) == *value) return std::string(name);
+  }
+  if (*value == 262) return "mptcp";
+  return "unknown(" + std::to_string(*value) + ")";
+}
+
+// The legacy AppArmor audit type numbers (linux/audit.h AUDIT_APPARMOR_*).
+EventType event_of_type_number(int number) {
+  switch (number) {
+    case 1501:
+      return EventType::kAudit;
+    case 1502:
+      return EventType::kAllowed;
+    case 1503:
+      return EventType::kDenied;
+    case 1504:
+      return EventType::kHint;
+    case 1505:
+      return EventType::kStatus;
+    case 1506:
+      return EventType::kError;
+    case 1507:
+      return EventType::kKilled;
+    default:
+      return EventType::kInvalid;
+  }
+}
+
+std::optional<EventType> event_of_apparmor_value(std::string_view v) {
+  if (v == "DENIED") return EventType::kDenied;
+  if (v == "ALLOWED") return EventType::kAllowed;
+  if (v == "AUDIT") return EventType::kAudit;
+  if (v == "STATUS") return EventType::kStatus;
+  if (v == "HINT") return EventType::kHint;
+  if (v == "ERROR") return EventType::kError;
+  if (v == "KILLED") return EventType::kKilled;
+  return std::nullopt;
+}
+
+// What kind of audit record the container says this is.
+enum class RecordKind {
+  kNone,     ///< No type given (bare body, dbus-daemon syslog fallback).
+  kAvc,      ///< 1400: AppArmor or another LSM; decided by the body.
+  kUserAvc,  ///< 1107: body wrapped in msg='…'.
+  kLegacy,   ///< 1500–1599 / APPARMOR_*: always AppArmor.
+  kForeign,  ///< SYSCALL, CRED_ACQ, …, and the free-text `type=APPARMOR` of AppArmor 2.0.
+};
+
+struct RecordType {
+  RecordKind kind = RecordKind::kNone;
+  int number = 0;
+  EventType preset = EventType::kInvalid;
+};
+
+RecordType classify_number(int number) {
+  if (number == 1400) return {RecordKind::kAvc, number, EventType::kInvalid};
+  if (number == 1107) return {RecordKind::kUserAvc, number, EventType::kInvalid};
+  if (number >= 1500 && number <= 1599) {
+    return {RecordKind::kLegacy, number, event_of_type_number(number)};
+  }
+  return {RecordKind::kForeign, number, EventType::kInvalid};
+}
+
+RecordType classify_type_name(std::string_view name) {
+  if (name == "AVC") return classify_number(1400);
+  if (name == "USER_AVC") return classify_number(1107);
+  if (all_digits(name)) return classify_number(to_number<int>(name).value_or(0));
+  if (name.starts_with("UNKNOWN[") && name.ends_with("]")) {
+    return classify_number(to_number<int>(name.substr(8, name.size() - 9)).value_or(0));
+  }
+  static constexpr std::array<std::pair<std::string_view, int>, 7> kNames{{
+      {"APPARMOR_AUDIT", 1501},
+      {"APPARMOR_ALLOWED", 1502},
+      {"APPARMOR_DENIED", 1503},
+      {"APPARMOR_HINT", 1504},
+      {"APPARMOR_STATUS", 1505},
+      {"APPARMOR_ERROR", 1506},
+      {"APPARMOR_KILL", 1507},
+  }};
+  for (const auto& [n, number] : kNames) {
+    if (n == name) return classify_number(number);
+  }
+  return {RecordKind::kForeign, 0, EventType::kInvalid};
+}
+
+// ---- key table -----------------------------------------------------------------------------
+
+enum class Field : uint8_t {
+  kUnknown,
+  kApparmor,
+  kType,
+  kOperation,
+  kClass,
+  kInfo,
+  kPeerInfo,
+  kError,
+  kRequested,
+  kDenied,
+  kFsuid,
+  kOuid,
+  kProfile,
+  kNamespace,
+  kPeerProfile,
+  kPeer,
+  kName,
+  kName2,
+  kComm,
+  kCapname,
+  kAttribute,
+  kTask,
+  kParent,
+  kMagicToken,
+  kPid,
+  kPeerPid,
+  kFamily,
+  kSockType,
+  kProtocol,
+  kLaddr,
+  kFaddr,
+  kLport,
+  kFport,
+  kAddr,
+  kPeerAddr,
+  kBus,
+  kPath,
+  kInterface,
+  kMember,
+  kSignal,
+  kFstype,
+  kFlags,
+  kSrcname,
+  kExecpath,
+  kUntrustedExtra,  ///< Not modelled, but the kernel may hex-encode it: decode into `extra`.
+};
+
+// A switch on the length keeps the lookup at one or two comparisons per key (hot loop).
+Field field_of(std::string_view k) {
+  switch (k.size()) {
+    case 2:
+      if (k == "ns") return Field::kNamespace;
+      break;
+    case 3:
+      if (k == "pid") return Field::kPid;
+      if (k == "exe") return Field::kUntrustedExtra;
+      if (k == "bus") return Field::kBus;
+      if (k == "dev") return Field::kUntrustedExtra;
+      // lsm_audit's socket address fields (bind/connect/sendmsg): source is the local end.
+      if (k == "src") return Field::kLport;
+      break;
+    case 4:
+      if (k == "name") return Field::kName;
+      if (k == "comm") return Field::kComm;
+      if (k == "info") return Field::kInfo;
+      if (k == "peer") return Field::kPeer;
+      if (k == "mask") return Field::kDenied;
+      if (k == "ouid") return Field::kOuid;
+      if (k == "task") return Field::kTask;
+      if (k == "addr") return Field::kAddr;
+      if (k == "path") return Field::kPath;
+      if (k == "type") return Field::kType;
+      if (k == "dest") return Field::kFport;
+      break;
+    case 5:
+      if (k == "fsuid") return Field::kFsuid;
+      if (k == "class") return Field::kClass;
+      if (k == "error") return Field::kError;
+      if (k == "label") return Field::kProfile;
+      if (k == "name2") return Field::kName2;
+      if (k == "lport") return Field::kLport;
+      if (k == "fport") return Field::kFport;
+      if (k == "laddr") return Field::kLaddr;
+      if (k == "faddr") return Field::kFaddr;
+      if (k == "flags") return Field::kFlags;
+      if (k == "ocomm") return Field::kUntrustedExtra;
+      if (k == "trans") return Field::kUntrustedExtra;
+      if (k == "saddr") return Field::kLaddr;
+      if (k == "daddr") return Field::kFaddr;
+      break;
+    case 6:
+      if (k == "denied") return Field::kDenied;
+      if (k == "target") return Field::kName2;
+      if (k == "parent") return Field::kParent;
+      if (k == "family") return Field::kFamily;
+      if (k == "signal") return Field::kSignal;
+      if (k == "fstype") return Field::kFstype;
+      if (k == "member") return Field::kMember;
+      if (k == "method") return Field::kMember;  // dbus-broker's name for member
+      break;
+    case 7:
+      if (k == "profile") return Field::kProfile;
+      if (k == "capname") return Field::kCapname;
+      if (k == "srcname") return Field::kSrcname;
+      if (k == "options") return Field::kUntrustedExtra;
+      break;
+    case 8:
+      if (k == "apparmor") return Field::kApparmor;
+      if (k == "protocol") return Field::kProtocol;
+      if (k == "peer_pid") return Field::kPeerPid;
+      if (k == "tcontext") return Field::kPeerProfile;
+      if (k == "execpath") return Field::kExecpath;
+      break;
+    case 9:
+      if (k == "operation") return Field::kOperation;
+      if (k == "requested") return Field::kRequested;
+      if (k == "sock_type") return Field::kSockType;
+      if (k == "namespace") return Field::kNamespace;
+      if (k == "attribute") return Field::kAttribute;
+      if (k == "interface") return Field::kInterface;
+      if (k == "peer_info") return Field::kPeerInfo;
+      if (k == "peer_addr") return Field::kPeerAddr;
+      break;
+    case 10:
+      if (k == "peer_label") return Field::kPeerProfile;
+      break;
+    case 11:
+      if (k == "denied_mask") return Field::kDenied;
+      if (k == "magic_token") return Field::kMagicToken;
+      break;
+    case 12:
+      if (k == "peer_profile") return Field::kPeerProfile;
+      break;
+    case 14:
+      if (k == "requested_mask") return Field::kRequested;
+      break;
+    default:
+      break;
+  }
+  return Field::kUnknown;
+}
+
+// Values the kernel passes through audit_log_untrustedstring(): bare means uppercase hex.
+bool is_untrusted(Field f) {
+  switch (f) {
+    case Field::kProfile:
+    case Field::kNamespace:
+    case Field::kPeerProfile:
+    case Field::kPeer:
+    case Field::kName:
+    case Field::kName2:
+    case Field::kComm:
+    case Field::kCapname:
+    case Field::kAddr:
+    case Field::kPeerAddr:
+    case Field::kPath:
+    case Field::kFstype:
+    case Field::kSrcname:
+    case Field::kExecpath:
+    case Field::kUntrustedExtra:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// Labels are policy names, i.e. text: a hex value that decodes to invalid UTF-8 is kernel
+// garbage (LP: #1689667 printed raw pointers as `target=`), not a label.
+bool is_label(Field f) {
+  return f == Field::kProfile || f == Field::kNamespace || f == Field::kPeerProfile ||
+         f == Field::kPeer || f == Field::kName2;
+}
+
+// ---- the record parser -----------------------------------------------------------------------
+
+class RecordParser {
+ public:
+  explicit RecordParser(Event& event, bool line_has_high_bit)
+      : event_(event), check_utf8_(line_has_high_bit) {}
+
+  /// Parses key=value pairs of `s` from `pos`. With `terminator` (the `'` closing a USER_AVC
+  /// msg), stops after it and sets `closed`. False on error (see error()).
+  bool parse_keys(std::string_view s, size_t& pos, char terminator, bool& closed) {
+    const size_t n = s.size();
+    while (true) {
+      while (pos < n && is_space(s[pos])) ++pos;
+      if (pos >= n) return true;
+      if (terminator != '\0' && s[pos] == terminator) {
+        ++pos;
+        closed = true;
+        return true;
+      }
+      const size_t key_start = pos;
+      while (pos < n && is_key_char(s[pos])) ++pos;
+      if (pos == key_start || pos >= n || s[pos] != '=') {
+        // `subj=/usr/sbin/cupsd (enforce)`: the mode suffix is unquoted and follows a space.
+        if (last_key_ == "subj" && s[key_start] == '(' && !event_.extra.empty()) {
+          pos = key_start;
+          while (pos < n && !is_space(s[pos]) && s[pos] != terminator) ++pos;
+          event_.extra.back().second += ' ';
+          event_.extra.back().second.append(s.substr(key_start, pos - key_start));
+          continue;
+        }
+        // libapparmor keeps the unparsed remainder as `info`; so do we, for the user to see.
+        event_.info = std::string(s.substr(key_start));
+        return fail("", "unexpected text '" + excerpt(s.substr(key_start)) +
+                            "' where key=value was expected");
+      }
+      const std::string_view key = s.substr(key_start, pos - key_start);
+      ++pos;  // '='
+      std::string_view value;
+      bool quoted = false;
+      if (pos < n && s[pos] == '"') {
+        // No escapes inside quotes: a value holding '"' is always hex-encoded (records.md §1.2).
+        const size_t close = s.find('"', pos + 1);
+        if (close == std::string_view::npos) {
+          return fail(std::string(key), "unterminated quote in " + std::string(key) + "=");
+        }
+        value = s.substr(pos + 1, close - pos - 1);
+        pos = close + 1;
+        quoted = true;
+      } else if (pos < n && s[pos] == '\'' && key == "msg" && terminator == '\0') {
+        ++pos;
+        bool inner_closed = false;
+        in_user_msg_ = true;
+        if (!parse_keys(s, pos, '\'', inner_closed)) return false;
+        in_user_msg_ = false;
+        saw_user_msg_ = true;
+        continue;
+      } else {
+        const size_t start = pos;
+        while (pos < n && !is_space(s[pos]) && s[pos] != terminator) ++pos;
+        value = s.substr(start, pos - start);
+      }
+      last_key_ = key;
+      if (!apply(key, value, quoted)) return false;
+    }
+  }
+
+  bool fail(std::string field, std::string message) {
+    error_ = ParseError{ParseError::Kind::kInvalid, std::move(field), std::move(message)};
+    return false;
+  }
+
+  [[nodiscard]] const std::optional<ParseError>& error() const { return error_; }
+  [[nodiscard]] bool saw_apparmor() const { return saw_apparmor_; }
+  [[nodiscard]] bool saw_legacy_type() const { return saw_legacy_type_; }
+  void set_user_avc_outer(bool v) { user_avc_outer_ = v; }
+
+ private:
+  static std::string excerpt(std::string_view s) {
+    std::string out(s.substr(0, 40));
+    for (char& c : out) {
+      if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f) c = '?';
+    }
+    if (s.size() > 40) out += "…";
+    return out;
+  }
+
+  std::optional<std::string> string_value(Field f, std::string_view key, std::string_view value,
+                                          bool quoted) {
+    std::string out;
+    if (!quoted && is_untrusted(f) && !value.empty() &&
+        std::ranges::all_of(value, [](char c) { return is_upper_hex(c); })) {
+      if (value.size() % 2 != 0) {
+        fail(std::string(key), "odd-length hex value in " + std::string(key) + "=");
+        return std::nullopt;
+      }
+      out = hex_decode(value);
+      if (is_label(f) && !valid_utf8(out)) {
+        fail(std::string(key),
+             "hex value of " + std::string(key) + "= is not a label (invalid UTF-8)");
+        return std::nullopt;
+      }
+      return out;
+    }
+    if (check_utf8_ && !valid_utf8(value)) {
+      fail(std::string(key), "invalid UTF-8 in " + std::string(key) + "=");
+      return std::nullopt;
+    }
+    return std::string(value);
+  }
+
+  template <typename T>
+  bool number_into(std::optional<T>& slot, std::string_view key, std::string_view value) {
+    const auto n = to_number<T>(value);
+    if (!n) return fail(std::string(key), "expected a number in " + std::string(key) + "=");
+    slot = *n;
+    return true;
+  }
+
+  bool string_into(std::optional<std::string>& slot, Field f, std::string_view key,
+                   std::string_view value, bool quoted) {
+    auto v = string_value(f, key, value, quoted);
+    if (!v) return false;
+    slot = std::move(*v);
+    return true;
+  }
+
+  bool apply(std::string_view key, std::string_view value, bool quoted) {
+    // Outside the msg='…' of a USER_AVC, keys describe the sending process, not the request.
+    if (user_avc_outer_ && !in_user_msg_) {
+      if (key == "uid") {
+        if (const auto uid = to_number<uint64_t>(value)) event_.sender_uid = *uid;
+        return true;
+      }
+      auto v = string_value(Field::kUnknown, key, value, quoted);
+      if (!v) return false;
+      const bool enriched =
+          std::ranges::all_of(key, [](char c) { return !(c >= 'a' && c <= 'z'); });
+      event_.extra.emplace_back(enriched ? std::string(key) : "sender_" + std::string(key),
+                                std::move(*v));
+      return true;
+    }
+    const Field f = field_of(key);
+    switch (f) {
+      case Field::kApparmor: {
+        const auto type = event_of_apparmor_value(value);
+        if (!type) return fail("apparmor", "unknown apparmor=\"" + excerpt(value) + "\"");
+        event_.event = *type;
+        saw_apparmor_ = true;
+        return true;
+      }
+      case Field::kType: {
+        const auto number = to_number<int>(value);
+        if (!number) return fail("type", "expected a number in type=");
+        event_.event = event_of_type_number(*number);
+        if (*number >= 1500 && *number <= 1599) {
+          saw_legacy_type_ = true;
+          event_.record_type = *number;
+        }
+        return true;
+      }
+      case Field::kOperation:
+        return string_into(event_.operation, f, key, value, quoted);
+      case Field::kClass:
+        return string_into(event_.rule_class, f, key, value, quoted);
+      case Field::kInfo:
+        return string_into(event_.info, f, key, value, quoted);
+      case Field::kPeerInfo:
+        return string_into(event_.info_peer, f, key, value, quoted);
+      case Field::kError: {
+        const auto n = to_number<int>(value);
+        if (!n) return fail("error", "expected a number in error=");
+        event_.error_code = *n;
+        return true;
+      }
+      case Field::kRequested:
+        return string_into(event_.requested_mask, f, key, value, quoted);
+      case Field::kDenied:
+        return string_into(event_.denied_mask, f, key, value, quoted);
+      case Field::kFsuid:
+        return number_into(event_.fsuid, key, value);
+      case Field::kOuid:
+        return number_into(event_.ouid, key, value);
+      case Field::kProfile:
+        return string_into(event_.profile, f, key, value, quoted);
+      case Field::kNamespace:
+        return string_into(event_.ns, f, key, value, quoted);
+      case Field::kPeerProfile:
+        return string_into(event_.peer_profile, f, key, value, quoted);
+      case Field::kPeer:
+        return string_into(event_.peer, f, key, value, quoted);
+      case Field::kName:
+        return string_into(event_.name, f, key, value, quoted);
+      case Field::kName2:
+        return string_into(event_.name2, f, key, value, quoted);
+      case Field::kComm:
+        return string_into(event_.comm, f, key, value, quoted);
+      case Field::kCapname:
+        // Older kernels reported the capability in name=; libapparmor still maps it there.
+        return string_into(event_.name, f, key, value, quoted);
+      case Field::kAttribute:
+        return string_into(event_.attribute, f, key, value, quoted);
+      case Field::kTask:
+        return number_into(event_.task, key, value);
+      case Field::kParent:
+        return number_into(event_.parent, key, value);
+      case Field::kMagicToken:
+        return number_into(event_.magic_token, key, value);
+      case Field::kPid:
+        return number_into(event_.pid, key, value);
+      case Field::kPeerPid:
+        return number_into(event_.peer_pid, key, value);
+      case Field::kFamily:
+        return string_into(event_.net_family, f, key, value, quoted);
+      case Field::kSockType:
+        return string_into(event_.net_sock_type, f, key, value, quoted);
+      case Field::kProtocol:
+        if (!quoted && all_digits(value)) {
+          event_.net_protocol = protocol_name(value);
+          return true;
+        }
+        return string_into(event_.net_protocol, f, key, value, quoted);
+      case Field::kLaddr:
+        return string_into(event_.net_local_addr, f, key, value, quoted);
+      case Field::kFaddr:
+        return string_into(event_.net_foreign_addr, f, key, value, quoted);
+      case Field::kLport:
+        return number_into(event_.net_local_port, key, value);
+      case Field::kFport:
+        return number_into(event_.net_foreign_port, key, value);
+      case Field::kAddr:
+      case Field::kPeerAddr: {
+        // `none` (no address) and dbus' `addr=?` are markers, not addresses.
+        if (!quoted && (value == "none" || value == "?")) break;
+        return string_into(f == Field::kAddr ? event_.net_addr : event_.peer_addr, f, key, value,
+                           quoted);
+      }
+      case Field::kBus:
+        return string_into(event_.dbus_bus, f, key, value, quoted);
+      case Field::kPath:
+        return string_into(event_.dbus_path, f, key, value, quoted);
+      case Field::kInterface:
+        return string_into(event_.dbus_interface, f, key, value, quoted);
+      case Field::kMember:
+        return string_into(event_.dbus_member, f, key, value, quoted);
+      case Field::kSignal:
+        return string_into(event_.signal, f, key, value, quoted);
+      case Field::kFstype:
+        return string_into(event_.fs_type, f, key, value, quoted);
+      case Field::kFlags:
+        return string_into(event_.flags, f, key, value, quoted);
+      case Field::kSrcname:
+        return string_into(event_.src_name, f, key, value, quoted);
+      case Field::kExecpath:
+        return string_into(event_.execpath, f, key, value, quoted);
+      case Field::kUntrustedExtra:
+      case Field::kUnknown:
+        break;
+    }
+    auto v = string_value(f, key, value, quoted);
+    if (!v) return false;
+    event_.extra.emplace_back(std::string(key), std::move(*v));
+    return true;
+  }
+
+  Event& event_;
+  bool check_utf8_;
+  std::optional<ParseError> error_;
+  std::string_view last_key_;
+  bool saw_apparmor_ = false;
+  bool saw_legacy_type_ = false;
+  bool user_avc_outer_ = false;
+  bool in_user_msg_ = false;
+  bool saw_user_msg_ = false;
+};
+
+// ---- containers ------------------------------------------------------------------------------
+
+// `audit(1279948288.415:39):` at `pos`; fills the event's header fields.
+bool parse_audit_id(std::string_view s, size_t& pos, Event& ev) {
+  if (!starts_with(s, pos, "audit(")) return false;
+  size_t p = pos + 6;
+  auto digits = [&](size_t& q) {
+    const size_t start = q;
+    while (q < s.size() && is_digit(s[q])) ++q;
+    return s.substr(start, q - start);
+  };
+  const auto sec = digits(p);
+  if (sec.empty() || p >= s.size() || s[p] != '.') return false;
+  ++p;
+  const auto msec = digits(p);
+  if (msec.empty() || p >= s.size() || s[p] != ':') return false;
+  ++p;
+  const auto serial = digits(p);
+  if (serial.empty() || p >= s.size() || s[p] != ')') return false;
+  const auto epoch = to_number<int64_t>(sec);
+  const auto ms = to_number<uint32_t>(msec);
+  const auto sub = to_number<uint32_t>(serial);
+  if (!epoch || !ms || !sub) return false;
+  ev.audit_id = std::string(s.substr(pos + 6, p - pos - 6));
+  ev.epoch = *epoch;
+  ev.audit_msec = *ms;
+  ev.audit_sub_id = *sub;
+  ++p;
+  if (p < s.size() && s[p] == ':') ++p;
+  pos = p;
+  return true;
+}
+
+// `[ 1911.569682]` (dmesg/kern.log uptime stamp).
+std::optional<std::string_view> parse_dmesg_stamp(std::string_view s, size_t& pos) {
+  if (pos >= s.size() || s[pos] != '[') return std::nullopt;
+  size_t p = pos + 1;
+  while (p < s.size() && s[p] == ' ') ++p;
+  const size_t start = p;
+  while (p < s.size() && is_digit(s[p])) ++p;
+  if (p == start || p >= s.size() || s[p] != '.') return std::nullopt;
+  ++p;
+  const size_t frac = p;
+  while (p < s.size() && is_digit(s[p])) ++p;
+  if (p == frac || p >= s.size() || s[p] != ']') return std::nullopt;
+  const auto stamp = s.substr(start, p - start);
+  pos = p + 1;
+  return stamp;
+}
+
+// HH:MM:SS[.frac][Z|±HH:MM|±HHMM]
+bool parse_clock(std::string_view s, size_t& p) {
+  for (int i = 0; i < 3; ++i) {
+    if (p + 2 > s.size() || !is_digit(s[p]) || !is_digit(s[p + 1])) return false;
+    p += 2;
+    if (i < 2) {
+      if (p >= s.size() || s[p] != ':') return false;
+      ++p;
+    }
+  }
+  if (p < s.size() && (s[p] == '.' || s[p] == ',')) {
+    ++p;
+    while (p < s.size() && is_digit(s[p])) ++p;
+  }
+  if (p < s.size() && s[p] == 'Z') {
+    ++p;
+  } else if (p < s.size() && (s[p] == '+' || s[p] == '-')) {
+    ++p;
+    while (p < s.size() && (is_digit(s[p]) || s[p] == ':')) ++p;
+  }
+  return true;
+}
+
+// A syslog timestamp: `Mon DD HH:MM:SS…` or ISO 8601 `YYYY-MM-DDTHH:MM:SS…`.
+std::optional<std::string_view> parse_syslog_time(std::string_view s, size_t& pos) {
+  size_t p = pos;
+  static constexpr std::array<std::string_view, 12> kMonths{
+      "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  if (s.size() >= p + 4 && std::ranges::find(kMonths, s.substr(p, 3)) != kMonths.end() &&
+      s[p + 3] == ' ') {
+    p = skip_spaces(s, p + 3);
+    const size_t day = p;
+    while (p < s.size() && is_digit(s[p])) ++p;
+    if (p == day || p - day > 2 || p >= s.size() || s[p] != ' ') return std::nullopt;
+    p = skip_spaces(s, p);
+    if (!parse_clock(s, p)) return std::nullopt;
+  } else if (s.size() >= p + 11 && is_digit(s[p]) && is_digit(s[p + 3]) && s[p + 4] == '-' &&
+             s[p + 7] == '-' && (s[p + 10] == 'T' || s[p + 10] == ' ')) {
+    p += 11;
+    if (!parse_clock(s, p)) return std::nullopt;
+  } else {
+    return std::nullopt;
+  }
+  if (p >= s.size() || s[p] != ' ') return std::nullopt;
+  const auto stamp = s.substr(pos, p - pos);
+  pos = p;
+  return stamp;
+}
+
+struct Envelope {
+  Container container = Container::kUnknown;
+  Trust trust = Trust::kUnverified;
+  RecordType type;
+  std::string_view type_name;
+  bool has_header = false;  ///< An audit(…) id was present.
+  size_t body = 0;          ///< Offset of the key=value body in the line.
+};
+
+enum class EnvelopeResult { kOk, kNotRecord, kBadAuditId, kUnknownPrefix };
+
+// After a kernel text prefix (dmesg stamp / "kernel:" / kmsg): `[stamp] [audit: ][type=N ]audit(…):
+// `.
+EnvelopeResult parse_kernel_text(std::string_view s, size_t pos, Envelope& env, Event& ev,
+                                 bool allow_bare_body) {
+  pos = skip_spaces(s, pos);
+  if (auto stamp = parse_dmesg_stamp(s, pos)) {
+    if (!ev.timestamp) ev.timestamp = std::string(*stamp);
+    pos = skip_spaces(s, pos);
+  }
+  if (starts_with(s, pos, "audit: ")) pos = skip_spaces(s, pos + 7);
+  if (starts_with(s, pos, "type=")) {
+    size_t p = pos + 5;
+    const size_t start = p;
+    while (p < s.size() && !is_space(s[p])) ++p;
+    const auto name = s.substr(start, p - start);
+    p = skip_spaces(s, p);
+    if (!starts_with(s, p, "audit(")) return EnvelopeResult::kNotRecord;
+    env.type = classify_type_name(name);
+    env.type_name = name;
+    pos = p;
+  }
+  if (starts_with(s, pos, "audit(")) {
+    if (!parse_audit_id(s, pos, ev)) return EnvelopeResult::kBadAuditId;
+    env.has_header = true;
+    env.body = pos;
+    return EnvelopeResult::kOk;
+  }
+  // dbus-daemon's syslog fallback writes the body with no audit header at all.
+  if (allow_bare_body && starts_with(s, pos, "apparmor=")) {
+    env.body = pos;
+    return EnvelopeResult::kOk;
+  }
+  return EnvelopeResult::kNotRecord;
+}
+
+EnvelopeResult parse_envelope(std::string_view s, Envelope& env, Event& ev) {
+  size_t pos = 0;
+  // journalctl -o export: MESSAGE=<kmsg text>, or MESSAGE=AVC <body> from the audit transport.
+  if (starts_with(s, 0, "MESSAGE=")) {
+    env.container = Container::kJournal;
+    env.trust = Trust::kKernel;
+    pos = 8;
+    for (std::string_view name : {std::string_view("AVC "), std::string_view("USER_AVC ")}) {
+      if (starts_with(s, pos, name)) {
+        env.type_name = name.substr(0, name.size() - 1);
+        env.type = classify_type_name(env.type_name);
+        env.body = pos + name.size();
+        return EnvelopeResult::kOk;
+      }
+    }
+    return parse_kernel_text(s, pos, env, ev, false);
+  }
+  // /dev/kmsg: `5,364,2875192,-;audit: type=1400 …`
+  if (!s.empty() && is_digit(s[0])) {
+    size_t p = 0;
+    int commas = 0;
+    while (p < s.size() &&
+           (is_digit(s[p]) || s[p] == ',' || s[p] == '-' || s[p] == '+' || s[p] == 'c')) {
+      commas += s[p] == ',';
+      ++p;
+    }
+    if (commas >= 3 && p < s.size() && s[p] == ';') {
+      env.container = Container::kDmesg;
+      env.trust = Trust::kKernel;
+      return parse_kernel_text(s, p + 1, env, ev, false);
+    }
+  }
+  // auditd: `[node=NAME ]type=NAME msg=audit(…): body`
+  if (starts_with(s, 0, "node=")) {
+    while (pos < s.size() && !is_space(s[pos])) ++pos;
+    pos = skip_spaces(s, pos);
+  }
+  if (starts_with(s, pos, "type=")) {
+    size_t p = pos + 5;
+    const size_t start = p;
+    while (p < s.size() && !is_space(s[p])) ++p;
+    env.type_name = s.substr(start, p - start);
+    env.type = classify_type_name(env.type_name);
+    env.container = Container::kAuditLog;
+    env.trust = Trust::kAuditDaemon;
+    p = skip_spaces(s, p);
+    if (starts_with(s, p, "msg=")) {
+      p += 4;
+      if (!parse_audit_id(s, p, ev)) return EnvelopeResult::kBadAuditId;
+      env.has_header = true;
+      env.body = p;
+      return EnvelopeResult::kOk;
+    }
+    // Netlink text as the live source renders it: `type=1400 audit(…): body`.
+    if (starts_with(s, p, "audit(")) {
+      env.container = Container::kNetlink;
+      env.trust = Trust::kKernel;
+      if (!parse_audit_id(s, p, ev)) return EnvelopeResult::kBadAuditId;
+      env.has_header = true;
+      env.body = p;
+      return EnvelopeResult::kOk;
+    }
+    return EnvelopeResult::kNotRecord;
+  }
+  if (pos > 0) return EnvelopeResult::kUnknownPrefix;
+  // kmsg text without its `prio,seq,usec,flags;` prefix (the live kmsg source hands this over).
+  if (starts_with(s, 0, "audit: ")) {
+    env.container = Container::kDmesg;
+    env.trust = Trust::kKernel;
+    return parse_kernel_text(s, 0, env, ev, false);
+  }
+  if (starts_with(s, 0, "[")) {
+    env.container = Container::kDmesg;
+    env.trust = Trust::kKernel;
+    size_t p = 0;
+    if (!parse_dmesg_stamp(s, p)) return EnvelopeResult::kUnknownPrefix;
+    return parse_kernel_text(s, 0, env, ev, false);
+  }
+  if (starts_with(s, 0, "audit(") || starts_with(s, 0, "apparmor=")) {
+    env.container = Container::kBare;
+    env.trust = Trust::kUnverified;
+    return parse_kernel_text(s, 0, env, ev, true);
+  }
+  // syslog: `<time> [host ]program[pid]: text`
+  size_t p = 0;
+  const auto stamp = parse_syslog_time(s, p);
+  if (!stamp) return EnvelopeResult::kUnknownPrefix;
+  ev.timestamp = std::string(*stamp);
+  p = skip_spaces(s, p);
+  auto token = [&]() {
+    const size_t start = p;
+    while (p < s.size() && !is_space(s[p])) ++p;
+    const auto t = s.substr(start, p - start);
+    p = skip_spaces(s, p);
+    return t;
+  };
+  std::string_view program = token();
+  if (!program.ends_with(':')) {
+    ev.host = std::string(program);
+    program = token();
+    if (!program.ends_with(':')) return EnvelopeResult::kNotRecord;
+  }
+  program.remove_suffix(1);
+  if (const size_t bracket = program.find('['); bracket != std::string_view::npos) {
+    program = program.substr(0, bracket);
+  }
+  env.container = Container::kSyslog;
+  // Only the kernel writes with the kernel's name (socklog tags it kern.<level>); anything else
+  // could be `logger` output and is unverified.
+  const bool kernel = program == "kernel" || program.starts_with("kern.");
+  env.trust = kernel ? Trust::kKernel : Trust::kUnverified;
+  return parse_kernel_text(s, p, env, ev, true);
+}
+
+ParseError not_apparmor(std::string message) {
+  return ParseError{ParseError::Kind::kNotAppArmor, "", std::move(message)};
+}
+
+}  // namespace
+
+bool may_be_apparmor(std::string_view line) {
+  // Every AppArmor record holds `apparmor=` (1400/1107), `APPARMOR` (type names) or a legacy
+  // type number `150x`. This runs on every line of a log, so it is one SIMD pass: compare the
+  // first and last byte of each needle at once (16 positions per step) and confirm the rare
+  // candidates with memcmp.
+  static constexpr std::string_view kLower = "apparmor=";
+  static constexpr std::string_view kUpper = "APPARMOR";
+  static constexpr std::string_view kLegacy = "150";
+  const char* data = line.data();
+  const size_t size = line.size();
+  auto confirm = [&](size_t i) {
+    return (i + kLower.size() <= size &&
+            std::memcmp(data + i, kLower.data(), kLower.size()) == 0) ||
+           (i + kUpper.size() <= size &&
+            std::memcmp(data + i, kUpper.data(), kUpper.size()) == 0) ||
+           (i > 0 && i + kLegacy.size() <= size && (data[i - 1] == '=' || data[i - 1] == '[') &&
+            std::memcmp(data + i, kLegacy.data(), kLegacy.size()) == 0);
+  };
+  size_t i = 0;
+#if defined(__SSE2__)
+  // Loads reach i + 15 + 8 (the last byte of "apparmor="), so stop 24 bytes before the end.
+  if (size >= 24) {
+    const __m128i a = _mm_set1_epi8('a');
+    const __m128i eq = _mm_set1_epi8('=');
+    const __m128i big_a = _mm_set1_epi8('A');
+    const __m128i big_r = _mm_set1_epi8('R');
+    const __m128i one = _mm_set1_epi8('1');
+    const __m128i zero = _mm_set1_epi8('0');
+    for (; i + 24 <= size; i += 16) {
+      const auto* p = reinterpret_cast<const __m128i*>(data + i);
+      const __m128i first = _mm_loadu_si128(p);
+      const __m128i last8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(data + i + 8));
+      const __m128i last7 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(data + i + 7));
+      const __m128i last2 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(data + i + 2));
+      const __m128i hits = _mm_or_si128(
+          _mm_or_si128(_mm_and_si128(_mm_cmpeq_epi8(first, a), _mm_cmpeq_epi8(last8, eq)),
+                       _mm_and_si128(_mm_cmpeq_epi8(first, big_a), _mm_cmpeq_epi8(last7, big_r))),
+          _mm_and_si128(_mm_cmpeq_epi8(first, one), _mm_cmpeq_epi8(last2, zero)));
+      auto mask = static_cast<unsigned>(_mm_movemask_epi8(hits));
+      while (mask != 0) {
+        if (confirm(i + static_cast<size_t>(__builtin_ctz(mask)))) return true;
+        mask &= mask - 1;
+      }
+    }
+  }
+#endif
+  for (; i < size; ++i) {
+    if ((data[i] == 'a' || data[i] == 'A' || data[i] == '1') && confirm(i)) return true;
+  }
+  return false;
+}
+
+namespace {
+
+// Fills `ev` in place (the Event is large; moving it around costs more than parsing it). On error
+// `ev` holds the partial record and its event is kInvalid.
+std::optional<ParseError> parse_into(Event& ev, std::string_view line) {
+  ev.raw.assign(line.data(), line.size());
+  auto invalid = [&](ParseError error) {
+    ev.event = EventType::kInvalid;
+    return std::optional<ParseError>(std::move(error));
+  };
+  auto reset_partial = [&] {
+    std::string raw = std::move(ev.raw);
+    ev = Event{};
+    ev.raw = std::move(raw);
+  };
+  if (std::memchr(line.data(), '\0', line.size()) != nullptr) {
+    if (!may_be_apparmor(line)) return invalid(not_apparmor("not an AppArmor record"));
+    return invalid(ParseError{ParseError::Kind::kInvalid, "",
+                              "NUL byte at column " + std::to_string(line.find('\0') + 1)});
+  }
+  Envelope env;
+  switch (parse_envelope(line, env, ev)) {
+    case EnvelopeResult::kOk:
+      break;
+    case EnvelopeResult::kNotRecord:
+      return invalid(not_apparmor("not an AppArmor record"));
+    case EnvelopeResult::kBadAuditId:
+      reset_partial();
+      if (!may_be_apparmor(line)) return invalid(not_apparmor("not an AppArmor record"));
+      return invalid(ParseError{ParseError::Kind::kInvalid, "audit id",
+                                "malformed audit(<sec>.<ms>:<serial>) id"});
+    case EnvelopeResult::kUnknownPrefix:
+      reset_partial();
+      if (!may_be_apparmor(line)) return invalid(not_apparmor("not an AppArmor record"));
+      return invalid(ParseError{ParseError::Kind::kInvalid, "",
+                                "unrecognised text before the record (not audit.log, syslog, "
+                                "dmesg or journal format)"});
+  }
+  ev.container = env.container;
+  ev.trust = env.trust;
+  ev.record_type = env.type.number;
+  ev.record_type_name.assign(env.type_name.data(), env.type_name.size());
+  ev.event = env.type.preset;
+
+  size_t pos = env.body;
+  while (pos < line.size() && is_space(line[pos])) ++pos;
+
+  if (env.type.kind == RecordKind::kForeign) {
+    // libapparmor's reading of a foreign record: the type name as operation, the body as info.
+    ev.operation = std::string(env.type_name);
+    ev.info = std::string(line.substr(pos));
+    if (env.type_name == "APPARMOR") {
+      return invalid(ParseError{ParseError::Kind::kInvalid, "",
+                                "AppArmor 2.0 free-text record (type=APPARMOR) is not supported"});
+    }
+    return invalid(not_apparmor("not an AppArmor record"));
+  }
+
+  RecordParser parser(ev, has_high_bit(line));
+  const bool user_avc = env.type.kind == RecordKind::kUserAvc;
+  parser.set_user_avc_outer(user_avc);
+  bool closed = false;
+  const bool ok = parser.parse_keys(line, pos, '\0', closed);
+
+  const bool is_apparmor =
+      env.type.kind == RecordKind::kLegacy || parser.saw_apparmor() || parser.saw_legacy_type();
+  if (!ok) {
+    ParseError error = *parser.error();
+    // A malformed record that never claimed to be AppArmor (an SELinux AVC, say) is noise.
+    const bool claimed =
+        is_apparmor || line.substr(env.body).find("apparmor=") != std::string_view::npos;
+    if (!claimed) error.kind = ParseError::Kind::kNotAppArmor;
+    return invalid(std::move(error));
+  }
+  if (!is_apparmor) return invalid(not_apparmor("not an AppArmor record"));
+  if (ev.event == EventType::kInvalid) {
+    return invalid(ParseError{ParseError::Kind::kInvalid, "apparmor",
+                              "record type " + std::string(env.type_name) +
+                                  " does not say what happened (no apparmor= key)"});
+  }
+  if (user_avc && (ev.trust == Trust::kKernel || ev.trust == Trust::kAuditDaemon)) {
+    ev.trust = Trust::kUserspaceAudit;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+ParseOutcome parse_record(std::string_view line) {
+  ParseOutcome outcome;
+  outcome.error = parse_into(outcome.event, line);
+  return outcome;
+}
+
+std::expected<Event, ParseError> parse_line(std::string_view line) {
+  if (!may_be_apparmor(line)) return std::unexpected(not_apparmor("not an AppArmor record"));
+  std::expected<Event, ParseError> result(std::in_place);
+  if (auto error = parse_into(*result, line)) return std::unexpected(std::move(*error));
+  return result;
+}
+
+std::optional<Companion> parse_companion(std::string_view line) {
+  Event header;
+  Envelope env;
+  if (parse_envelope(line, env, header) != EnvelopeResult::kOk || !env.has_header) {
+    return std::nullopt;
+  }
+  static constexpr std::array<std::pair<std::string_view, std::string_view>, 5> kTypes{{
+      {"SYSCALL", "1300"},
+      {"PROCTITLE", "1327"},
+      {"CWD", "1307"},
+      {"PATH", "1302"},
+      {"EOE", "1320"},
+  }};
+  std::string type;
+  for (const auto& [name, number] : kTypes) {
+    if (env.type_name == name || env.type_name == number) type = std::string(name);
+  }
+  if (type.empty()) return std::nullopt;
+  Companion c;
+  c.type = std::move(type);
+  c.audit_id = std::move(header.audit_id);
+  c.epoch = header.epoch;
+  c.audit_sub_id = header.audit_sub_id;
+  c.raw = std::string(line);
+  // Lenient tokenizer: evidence, not policy, so an odd token is skipped rather than fatal.
+  size_t p = env.body;
+  const std::string_view s = line;
+  while (p < s.size()) {
+    while (p < s.size() && is_space(s[p])) ++p;
+    const size_t key_start = p;
+    while (p < s.size() && is_key_char(s[p])) ++p;
+    if (p == key_start || p >= s.size() || s[p] != '=') {
+      const size_t word = key_start;
+      while (p < s.size() && !is_space(s[p])) ++p;
+      if (c.type == "SYSCALL" && !c.fields.empty() && c.fields.back().first == "subj") {
+        c.fields.back().second += ' ';
+        c.fields.back().second.append(s.substr(word, p - word));
+      }
+      if (p == key_start) ++p;
+      continue;
+    }
+    const auto key = s.substr(key_start, p - key_start);
+    ++p;
+    std::string value;
+    if (p < s.size() && s[p] == '"') {
+      const size_t close = s.find('"', p + 1);
+      const size_t end = close == std::string_view::npos ? s.size() : close;
+      value = std::string(s.substr(p + 1, end - p - 1));
+      p = close == std::string_view::npos ? s.size() : close + 1;
+    } else {
+      const size_t start = p;
+      while (p < s.size() && !is_space(s[p])) ++p;
+      const auto raw = s.substr(start, p - start);
+      const bool hex_key =
+          key == "proctitle" || key == "name" || key == "cwd" || key == "exe" || key == "comm";
+      if (hex_key && !raw.empty() && raw.size() % 2 == 0 &&
+          std::ranges::all_of(raw, [](char ch) { return is_upper_hex(ch); })) {
+        value = hex_decode(raw);
+        if (key == "proctitle") {
+          // argv is NUL-separated; show it as a command line.
+          while (!value.empty() && value.back() == '\0') value.pop_back();
+          std::ranges::replace(value, '\0', ' ');
+        }
+      } else {
+        value = std::string(raw);
+      }
+    }
+    c.fields.emplace_back(std::string(key), std::move(value));
+  }
+  return c;
+}
+
+}  // namespace aatune::collector

@@ -1,0 +1,184 @@
+// The event store: one SQLite file (WAL) holding what aatune has read and what the user decided.
+//
+// Tables (docs/store.md): sources, checkpoints, raw_records (verbatim text, evidence), events (the
+// decoded fields), groups + group_hosts (the analyzer's grouping key, counted), decisions and
+// applied_changes. The store knows nothing about policy: callers pass the grouping key string and
+// the profile's content hash.
+#pragma once
+
+#include <cstdint>
+#include <expected>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "collector/event.h"
+
+namespace aatune::store {
+
+/// One line a user can act on; names the database file.
+struct StoreError {
+  std::string message;
+};
+
+struct OpenOptions {
+  bool read_only = false;  ///< status/list: never create or migrate, never write.
+  /// Cap on the file size (SQLite max_page_count); writes beyond it fail as "disk full".
+  std::optional<uint64_t> max_size_bytes;
+};
+
+/// Where a file source was read up to. A file is recognised by its first line (hash), so a
+/// rotated `kern.log` → `kern.log.1` → `kern.log.2.gz` keeps its checkpoint under a new name.
+struct Checkpoint {
+  std::string identity;  ///< "file:<first-line hash>", "journal", "kmsg:<boot id>".
+  std::string source;    ///< Where it was last seen: a path, "journal", "kmsg".
+  uint64_t device = 0;
+  uint64_t inode = 0;
+  uint64_t offset = 0;   ///< Bytes consumed (decompressed); kmsg: next sequence number.
+  uint64_t line_no = 0;  ///< Lines consumed.
+  std::string cursor;    ///< Journal cursor.
+};
+
+/// A parsed AppArmor record on its way in.
+struct NewRecord {
+  std::string source;  ///< Source name (path, "journal", "kmsg").
+  uint64_t line_no = 0;
+  collector::Event event;
+  std::string group_key;  ///< analyzer::to_string(analyzer::group_key(event)).
+};
+
+struct IngestResult {
+  uint64_t added = 0;
+  uint64_t duplicates = 0;  ///< Already stored (same audit id and body), from any source.
+};
+
+enum class DecisionKind { kAccepted, kDenied, kIgnored, kDeferred };
+[[nodiscard]] std::string_view to_string(DecisionKind kind);
+[[nodiscard]] std::optional<DecisionKind> decision_kind_from_string(std::string_view text);
+
+struct Decision {
+  std::string group_key;
+  DecisionKind kind = DecisionKind::kDeferred;
+  uint64_t uid = 0;
+  std::string user;
+  int64_t at = 0;            ///< Unix seconds.
+  std::string profile_hash;  ///< Content hash of the profile file when the user decided.
+};
+
+struct HostCount {
+  std::string host;
+  uint64_t count = 0;
+};
+
+struct Group {
+  int64_t id = 0;
+  std::string key;
+  std::string profile;
+  std::string rule_class;
+  uint64_t count = 0;
+  std::optional<int64_t> first_seen;  ///< Audit epoch seconds, when the records carried one.
+  std::optional<int64_t> last_seen;
+  std::vector<HostCount> hosts;      ///< Empty host name = records without one (kmsg, audit.log).
+  std::optional<Decision> decision;  ///< The latest decision, if any.
+};
+
+/// Which groups to return. A group with a decision is "decided" and hidden unless `all`, except
+/// when it was deferred or when its profile changed on disk since (current hash != stored hash).
+struct GroupFilter {
+  std::optional<std::string> profile;
+  std::optional<int64_t> since;  ///< Only groups last seen at or after (epoch seconds).
+  bool all = false;
+  /// Current content hash of a profile's file; std::nullopt when unknown (then decisions hold).
+  std::function<std::optional<std::string>(std::string_view profile)> profile_hash;
+};
+
+/// True if the group still needs the user: no decision, deferred, or its profile changed since.
+[[nodiscard]] bool is_open(const Group& group, const std::optional<std::string>& current_hash);
+
+struct AppliedChange {
+  int64_t id = 0;
+  std::string group_key;  ///< May be empty (a change not tied to one group).
+  std::string rule;
+  std::string target_file;
+  std::string diff;
+  std::string backup_path;
+  bool validated = false;
+  std::string validate_output;
+  bool reloaded = false;
+  std::string reload_output;
+  int64_t at = 0;
+};
+
+struct Totals {
+  uint64_t events = 0;
+  uint64_t groups = 0;
+  uint64_t sources = 0;
+};
+
+/// The stable 64-bit fingerprint used to store a kernel record once across sources: the audit id
+/// (epoch, msec, serial) plus a hash of the body from `apparmor=` on (container wrapping, auditd's
+/// enrichment and msg='…' quoting removed). Records without an audit id add host and timestamp.
+[[nodiscard]] uint64_t record_fingerprint(const collector::Event& event);
+
+/// A connection to one store file. Move-only; not thread-safe (open one per thread/process).
+class Store {
+ public:
+  /// Opens or creates `path` (":memory:" for a one-shot store), migrating an older schema.
+  /// Refuses a file that is not SQLite, a foreign SQLite database, or a newer schema; in those
+  /// cases the file is not modified.
+  [[nodiscard]] static std::expected<Store, StoreError> open(const std::string& path,
+                                                             const OpenOptions& options = {});
+  Store(Store&&) noexcept;
+  Store& operator=(Store&&) noexcept;
+  ~Store();
+
+  [[nodiscard]] const std::string& path() const;
+  [[nodiscard]] int schema_version() const;
+
+  [[nodiscard]] std::expected<std::optional<Checkpoint>, StoreError> find_checkpoint(
+      std::string_view identity);
+
+  /// Stores one batch in one transaction together with the checkpoints reached by it, so that a
+  /// failure (disk full, read-only) leaves neither half-written. Duplicates are counted, not kept.
+  [[nodiscard]] std::expected<IngestResult, StoreError> ingest(
+      std::span<const NewRecord> records, std::span<const Checkpoint> checkpoints = {});
+
+  [[nodiscard]] std::expected<std::vector<Group>, StoreError> groups(const GroupFilter& filter);
+  /// The stored events of a group, oldest first, decoded back into Events (raw text included).
+  [[nodiscard]] std::expected<std::vector<collector::Event>, StoreError> events_of_group(
+      std::string_view group_key, size_t limit = 100);
+
+  [[nodiscard]] std::expected<void, StoreError> record_decision(const Decision& decision);
+  [[nodiscard]] std::expected<int64_t, StoreError> record_change(const AppliedChange& change);
+  [[nodiscard]] std::expected<std::vector<AppliedChange>, StoreError> changes();
+
+  [[nodiscard]] std::expected<Totals, StoreError> totals();
+
+  static constexpr int kSchemaVersion = 1;
+
+ private:
+  struct Impl;
+  explicit Store(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+/// Inputs of the default location, so the choice is a pure function.
+struct DbLocationInputs {
+  uint64_t uid = 0;
+  std::optional<std::string> xdg_state_home;
+  std::optional<std::string> home;
+};
+
+/// `/var/lib/aatune/aatune.db` for root, else `$XDG_STATE_HOME/aatune/aatune.db` or
+/// `~/.local/state/aatune/aatune.db`. Empty when no location can be derived.
+[[nodiscard]] std::string default_db_path(const DbLocationInputs& inputs);
+
+/// The store a command uses: `--db` if given, else $AATUNE_DB, else default_db_path() for this
+/// process's uid and environment.
+[[nodiscard]] std::string locate_db(const std::optional<std::string>& flag);
+
+}  // namespace aatune::store

@@ -1,0 +1,3 @@
+profile tool /usr/bin/tool flags=(complain) {
+  /usr/bin/tool mr,
+}

@@ -1,0 +1,310 @@
+#include "rules/rule.h"
+
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+namespace aatune::rules {
+namespace {
+
+// Runs a command, returns (exit status, stdout).
+std::pair<int, std::string> run(const std::string& cmd) {
+  std::string out;
+  FILE* p = popen(cmd.c_str(), "r");
+  if (p == nullptr) return {-1, ""};
+  std::array<char, 4096> buf{};
+  size_t n = 0;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
+  const int status = pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+std::string shell_quote(std::string_view s) {
+  std::string out = "'";
+  for (const char c : s) {
+    if (c == '\'') {
+      out += "'\\''";
+    } else {
+      out += c;
+    }
+  }
+  return out + "'";
+}
+
+// apparmor_parser -QTK, with the notice about the missing kernel interface (this machine has no
+// AppArmor LSM) filtered out and its exit status kept.
+std::string parser_command(const std::filesystem::path& profile) {
+  return "out=$(" + std::string(APPARMOR_PARSER) + " -QTK " + shell_quote(profile.string()) +
+         " 2>&1); rc=$?; printf '%s' \"$out\" | grep -v 'Cache read/write disabled'; exit $rc";
+}
+
+Rule file(std::string path, std::string perms, std::string exec = "", std::string target = "") {
+  return Rule{.body =
+                  FileRule{std::move(path), std::move(perms), std::move(exec), std::move(target)}};
+}
+
+struct Case {
+  Rule rule;
+  std::string text;
+  const char* python_class;  // python3-apparmor class that renders it, or nullptr
+};
+
+std::vector<Case> table() {
+  Rule owner_rw = file("/home/*/.cache/foo/**", "wr");
+  owner_rw.owner = true;
+  Rule deny_audit = file("/etc/shadow", "r");
+  deny_audit.deny = true;
+  deny_audit.audit = true;
+  Rule deny_x = file("/usr/bin/nc", "", "x");
+  deny_x.deny = true;
+  Rule leading = file("/etc/hosts", "r");
+  std::get<FileRule>(leading.body).leading_perms = true;
+  Rule deny_cap{.body = CapabilityRule{{"sys_module"}}};
+  deny_cap.deny = true;
+  return {
+      {file("/etc/passwd", "r"), "/etc/passwd r,", "FileRule"},
+      {file("/var/log/foo.log", "kw"), "/var/log/foo.log wk,", "FileRule"},
+      {file("/var/log/bar.log", "a"), "/var/log/bar.log a,", "FileRule"},
+      {file("/usr/lib/x/*.so", "rm"), "/usr/lib/x/*.so mr,", "FileRule"},
+      {owner_rw, "owner /home/*/.cache/foo/** rw,", "FileRule"},
+      {deny_audit, "audit deny /etc/shadow r,", "FileRule"},
+      {deny_x, "deny /usr/bin/nc x,", "FileRule"},
+      {leading, "r /etc/hosts,", "FileRule"},
+      {file("/usr/lib/qemu/virtiofsd", "", "PUx"), "/usr/lib/qemu/virtiofsd PUx,", "FileRule"},
+      {file("/usr/bin/foo", "r", "Px", "foo_helper"), "/usr/bin/foo rPx -> foo_helper,",
+       "FileRule"},
+      {file("/bin/dash", "rm", "ix"), "/bin/dash mrix,", "FileRule"},
+      {file("/srv/My Files/a.txt", "r"), "\"/srv/My Files/a.txt\" r,", "FileRule"},
+      {file("/tmp/a", "l", "", "/tmp/b"), "/tmp/a l -> /tmp/b,", "FileRule"},
+      {Rule{.body = LinkRule{false, "/tmp/x", "/tmp/y"}}, "link /tmp/x -> /tmp/y,", "FileRule"},
+      {Rule{.body = LinkRule{true, "/tmp/x", "/tmp/**"}}, "link subset /tmp/x -> /tmp/**,",
+       "FileRule"},
+      {Rule{.body = CapabilityRule{{"sys_admin"}}}, "capability sys_admin,", "CapabilityRule"},
+      {Rule{.body = CapabilityRule{{"setuid", "chown", "setgid"}}},
+       "capability chown setgid setuid,", "CapabilityRule"},
+      {deny_cap, "deny capability sys_module,", "CapabilityRule"},
+      {Rule{.body = CapabilityRule{}}, "capability,", "CapabilityRule"},
+      {Rule{.body = NetworkRule{"inet", "stream"}}, "network inet stream,", "NetworkRule"},
+      {Rule{.body = NetworkRule{"inet6", ""}}, "network inet6,", "NetworkRule"},
+      {Rule{.body = NetworkRule{"netlink", "raw"}}, "network netlink raw,", "NetworkRule"},
+      {Rule{.body = NetworkRule{}}, "network,", "NetworkRule"},
+      {Rule{.body = SignalRule{{"send"}, {"term"}, "foo"}}, "signal send set=term peer=foo,",
+       "SignalRule"},
+      {Rule{.body = SignalRule{{"send", "receive"}, {"term", "hup", "kill"}, "/usr/sbin/x"}},
+       "signal (receive send) set=(hup kill term) peer=/usr/sbin/x,", "SignalRule"},
+      {Rule{.body = SignalRule{{"receive"}, {}, "unconfined"}}, "signal receive peer=unconfined,",
+       "SignalRule"},
+      {Rule{.body = SignalRule{}}, "signal,", "SignalRule"},
+      {Rule{.body = PtraceRule{{"read"}, "libvirtd"}}, "ptrace read peer=libvirtd,", "PtraceRule"},
+      {Rule{.body = PtraceRule{{"trace", "read"}, "unconfined"}},
+       "ptrace (read trace) peer=unconfined,", "PtraceRule"},
+      {Rule{.body = PtraceRule{{"tracedby"}, ""}}, "ptrace tracedby,", "PtraceRule"},
+      {Rule{.body = DbusRule{{"send"},
+                             "system",
+                             "/org/freedesktop/DBus",
+                             "",
+                             "org.freedesktop.DBus",
+                             "Hello",
+                             "org.freedesktop.DBus",
+                             "unconfined"}},
+       "dbus send bus=system path=/org/freedesktop/DBus interface=org.freedesktop.DBus "
+       "member=Hello peer=(name=org.freedesktop.DBus label=unconfined),",
+       "DbusRule"},
+      {Rule{.body = DbusRule{{"bind"}, "session", "", "org.example.Foo", "", "", "", ""}},
+       "dbus bind bus=session name=org.example.Foo,", "DbusRule"},
+      {Rule{.body = DbusRule{{"receive", "send"}, "session", "", "", "", "", "", "foo"}},
+       "dbus (receive send) bus=session peer=(label=foo),", "DbusRule"},
+      {Rule{.body = ChangeProfileRule{"", "", "foo"}}, "change_profile -> foo,",
+       "ChangeProfileRule"},
+      {Rule{.body = ChangeProfileRule{"unsafe", "/usr/bin/x", "bar"}},
+       "change_profile unsafe /usr/bin/x -> bar,", "ChangeProfileRule"},
+      {Rule{.body = UnixRule{{"connect"}, "stream", "", "@/tmp/.X11-unix/X0", "", "", ""}},
+       "unix connect type=stream addr=@/tmp/.X11-unix/X0,", nullptr},
+      {Rule{.body = UnixRule{{"send", "receive"}, "dgram", "", "", "", "unconfined", "none"}},
+       "unix (receive send) type=dgram peer=(label=unconfined addr=none),", nullptr},
+      {Rule{
+           .body =
+               MountRule{
+                   MountRule::Kind::kMount, {"tmpfs"}, {"rw", "nosuid"}, "tmpfs", "/run/foo/", ""}},
+       "mount fstype=tmpfs options=(rw,nosuid) tmpfs -> /run/foo/,", nullptr},
+      {Rule{.body = MountRule{MountRule::Kind::kRemount, {}, {"ro"}, "", "/mnt/", ""}},
+       "remount options=ro /mnt/,", nullptr},
+      {Rule{.body = MountRule{MountRule::Kind::kUmount, {}, {}, "", "/mnt/**", ""}},
+       "umount /mnt/**,", nullptr},
+      {Rule{.body = MountRule{MountRule::Kind::kPivotRoot, {}, {}, "/old/", "/new/", ""}},
+       "pivot_root oldroot=/old/ /new/,", nullptr},
+      {Rule{.body = UsernsRule{true}}, "userns create,", nullptr},
+      {Rule{.body = IoUringRule{{"sqpoll"}, "foo"}}, "io_uring sqpoll label=foo,", nullptr},
+      {Rule{.body = MqueueRule{{"read", "write"}, "posix", "", "/q1"}},
+       "mqueue (read write) type=posix /q1,", nullptr},
+  };
+}
+
+// Rules the installed parser (3.0.8) cannot compile.
+bool parser_knows(const Rule& r) {
+  return !std::holds_alternative<UsernsRule>(r.body) &&
+         !std::holds_alternative<IoUringRule>(r.body) &&
+         !std::holds_alternative<MqueueRule>(r.body);
+}
+
+TEST(RuleRender, CanonicalText) {
+  for (const auto& c : table()) EXPECT_EQ(render(c.rule), c.text);
+}
+
+TEST(RuleRender, RoundTripsThroughParse) {
+  for (const auto& c : table()) {
+    auto parsed = parse_rule(c.text);
+    ASSERT_TRUE(parsed) << c.text << ": " << parsed.error();
+    EXPECT_EQ(render(*parsed), c.text);
+    EXPECT_TRUE(same_rule(*parsed, c.rule)) << c.text;
+  }
+}
+
+TEST(RuleRender, MatchesPython3Apparmor) {
+  const char* python = "/usr/bin/python3";
+  if (run(std::string(python) + " -c 'import apparmor.rule.file' 2>/dev/null").first != 0) {
+    GTEST_SKIP() << "python3-apparmor is not importable with " << python;
+  }
+  for (const auto& c : table()) {
+    if (c.python_class == nullptr) continue;
+    std::string mod = c.python_class;
+    std::string module;
+    if (mod == "FileRule") module = "file";
+    if (mod == "CapabilityRule") module = "capability";
+    if (mod == "NetworkRule") module = "network";
+    if (mod == "SignalRule") module = "signal";
+    if (mod == "PtraceRule") module = "ptrace";
+    if (mod == "DbusRule") module = "dbus";
+    if (mod == "ChangeProfileRule") module = "change_profile";
+    const std::string script = "import sys\nfrom apparmor.rule." + module + " import " + mod +
+                               "\nprint(" + mod + ".parse(sys.argv[1]).get_clean())";
+    auto [rc, out] = run(std::string(python) + " -c " + shell_quote(script) + " " +
+                         shell_quote(render(c.rule)) + " 2>&1");
+    ASSERT_EQ(rc, 0) << out;
+    if (!out.empty() && out.back() == '\n') out.pop_back();
+    EXPECT_EQ(render(c.rule), out) << "python3-apparmor renders it differently";
+  }
+}
+
+TEST(RuleRender, ApparmorParserCompilesEveryRenderedRule) {
+  if (access(APPARMOR_PARSER, X_OK) != 0) GTEST_SKIP() << APPARMOR_PARSER << " not installed";
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("aatune-rule-test-" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  std::string profile = "profile aatune_render_test /usr/bin/aatune-test {\n";
+  for (const auto& c : table()) {
+    if (parser_knows(c.rule)) profile += "  " + render(c.rule) + "\n";
+  }
+  // Literal paths with AARE specials, escaped, must compile too.
+  for (const char* p : {"/tmp/a*b", "/tmp/@{HOME}", "/tmp/x[1]{2}?", "/tmp/with space/^x"}) {
+    profile += "  " + render(file(quote_path_literal(p).value(), "r")) + "\n";
+  }
+  profile += "}\n";
+  const auto path = dir / "profile";
+  std::ofstream(path) << profile;
+  auto [rc, out] = run(parser_command(path));
+  std::filesystem::remove_all(dir);
+  EXPECT_EQ(rc, 0) << out << "\n" << profile;
+  EXPECT_EQ(out, "");
+}
+
+TEST(QuotePathLiteral, EscapesAareSpecials) {
+  EXPECT_EQ(quote_path_literal("/etc/passwd").value(), "/etc/passwd");
+  EXPECT_EQ(quote_path_literal("/tmp/a*b?c").value(), "/tmp/a\\*b\\?c");
+  EXPECT_EQ(quote_path_literal("/tmp/[x]{y,z}").value(), "/tmp/\\[x\\]\\{y,z\\}");
+  EXPECT_EQ(quote_path_literal("/tmp/@{HOME}").value(), "/tmp/@\\{HOME\\}");
+  EXPECT_EQ(quote_path_literal("/tmp/a\\b^").value(), "/tmp/a\\\\b\\^");
+  EXPECT_EQ(render(file(quote_path_literal("/srv/a b/*").value(), "r")), "\"/srv/a b/\\*\" r,");
+}
+
+TEST(QuotePathLiteral, RefusesWhatCannotBeWritten) {
+  EXPECT_EQ(quote_path_literal("/tmp/a\nb").error(), "path contains a newline");
+  EXPECT_EQ(quote_path_literal(std::string_view("/tmp/a\0b", 8)).error(),
+            "path contains a NUL byte");
+  EXPECT_EQ(quote_path_literal("/tmp/a\x1b").error(), "path contains a control character");
+  EXPECT_EQ(quote_path_literal("tmp/a").error(), "path 'tmp/a' is not absolute");
+  EXPECT_EQ(quote_path_literal("").error(), "empty path");
+}
+
+TEST(RenderChecked, RefusesInvalidRules) {
+  EXPECT_EQ(render_checked(file("", "r")).error(), "file rule has an empty path");
+  EXPECT_EQ(render_checked(file("/a", "")).error(), "file rule for /a has no permissions");
+  EXPECT_EQ(render_checked(file("/a", "rq")).error(),
+            "file rule for /a has invalid permissions 'rq'");
+  EXPECT_EQ(render_checked(file("/a", "", "x")).error(),
+            "plain 'x' needs an exec mode (ix, px, Px, …) in an allow rule");
+  EXPECT_EQ(render_checked(file("/a", "r", "", "b")).error(), "'-> b' needs an exec mode or 'l'");
+  EXPECT_EQ(render_checked(file("/a\nb", "r")).error(),
+            "value '/a b' contains a newline or control character");
+  EXPECT_EQ(render_checked(file("/a", "r")).value(), "/a r,");
+}
+
+TEST(ParseRule, QualifiersCommentsAndSpacing) {
+  auto r = parse_rule("  audit  deny owner /etc/**   rw,  # no");
+  ASSERT_TRUE(r);
+  EXPECT_TRUE(r->audit);
+  EXPECT_TRUE(r->deny);
+  EXPECT_TRUE(r->owner);
+  EXPECT_EQ(render(*r), "audit deny owner /etc/** rw,");
+  EXPECT_EQ(render(parse_rule("allow /a r").value()), "/a r,");
+  EXPECT_EQ(render(parse_rule("owner file /a r,").value()), "owner /a r,");
+  EXPECT_EQ(render(parse_rule("@{PROC}/@{pid}/stat r,").value()), "@{PROC}/@{pid}/stat r,");
+  EXPECT_EQ(render(parse_rule("signal (send, receive) set=(hup, term) peer=x,").value()),
+            "signal (receive send) set=(hup term) peer=x,");
+  EXPECT_EQ(render(parse_rule("dbus send bus=system peer=(name=org.a, label=b),").value()),
+            "dbus send bus=system peer=(name=org.a label=b),");
+  EXPECT_EQ(render(parse_rule("network tcp,").value()), "network tcp,");
+  EXPECT_EQ(render(parse_rule("\"/a b/c\" rw,").value()), "\"/a b/c\" rw,");
+  EXPECT_EQ(render(parse_rule("umount,").value()), "umount,");
+  EXPECT_EQ(render(parse_rule("mount options=(ro, bind) /a/ -> /b/,").value()),
+            "mount options=(ro,bind) /a/ -> /b/,");
+}
+
+TEST(ParseRule, UnknownSyntaxIsKeptNotRejected) {
+  for (const char* text : {"all,", "rlimit nofile <= 1024,", "prompt /a r,",
+                           "network inet stream ip=127.0.0.1 port=80,",
+                           "unix (send) type=stream attr=x,", "userns foo bar,"}) {
+    auto r = parse_rule(text);
+    ASSERT_TRUE(r) << text << ": " << r.error();
+    ASSERT_TRUE(std::holds_alternative<UnknownRule>(r->body)) << text;
+    EXPECT_EQ(rule_class(*r), "unknown");
+    std::string expected = text;
+    EXPECT_EQ(render(*r), expected);
+  }
+  EXPECT_EQ(std::get<UnknownRule>(parse_rule("all,")->body).reason, "unknown rule 'all'");
+}
+
+TEST(ParseRule, MalformedKnownRulesAreErrors) {
+  EXPECT_EQ(parse_rule("/etc/passwd,").error(),
+            "file rule needs a path and permissions in '/etc/passwd'");
+  EXPECT_EQ(parse_rule("/etc/passwd rq,").error(),
+            "unknown file permissions 'rq' in '/etc/passwd rq'");
+  EXPECT_EQ(parse_rule("\"/etc/pa r,").error(), "unterminated quote in '\"/etc/pa r'");
+  EXPECT_EQ(parse_rule("signal send set=(hup,").error(), "unclosed '(' in 'signal send set=(hup'");
+  EXPECT_EQ(parse_rule("signal send bogus=1,").error(),
+            "unknown signal condition 'bogus=' in 'signal send bogus=1'");
+  EXPECT_EQ(parse_rule("capability Sys_Admin,").error(),
+            "invalid capability name 'Sys_Admin' in 'capability Sys_Admin'");
+  EXPECT_EQ(parse_rule("   ,").error(), "empty rule");
+  EXPECT_EQ(parse_rule("audit deny,").error(), "qualifiers without a rule in 'audit deny'");
+  EXPECT_EQ(parse_rule("link /a /b,").error(),
+            "link rule must be 'link [subset] PATH -> TARGET' in 'link /a /b'");
+}
+
+TEST(ParseRule, ClassNames) {
+  EXPECT_EQ(rule_class(parse_rule("/a r,").value()), "file");
+  EXPECT_EQ(rule_class(parse_rule("ptrace,").value()), "ptrace");
+  EXPECT_EQ(rule_class(parse_rule("pivot_root,").value()), "pivot_root");
+  EXPECT_EQ(rule_class(parse_rule("unmount /x,").value()), "umount");
+  EXPECT_EQ(rule_class(parse_rule("change_profile,").value()), "change_profile");
+}
+
+}  // namespace
+}  // namespace aatune::rules
