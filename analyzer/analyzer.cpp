@@ -220,7 +220,13 @@ class VariableIndex {
     std::vector<std::string> out;
     for (const auto& val : it->second) {
       for (auto& x : expand(v.substr(0, at) + val + v.substr(end + 1), depth + 1)) {
-        out.push_back(std::move(x));
+        // `@{HOMEDIRS}/*/` with HOMEDIRS=/home/ gives /home//*/: runs of '/' are one '/'.
+        std::string collapsed;
+        for (char c : x) {
+          if (c == '/' && !collapsed.empty() && collapsed.back() == '/') continue;
+          collapsed += c;
+        }
+        out.push_back(std::move(collapsed));
       }
     }
     return out;

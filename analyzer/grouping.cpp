@@ -26,7 +26,9 @@ constexpr std::array<std::string_view, 13> kNetOps{
 }  // namespace
 
 std::string event_class(const collector::Event& e) {
-  const std::string_view op = e.operation.value_or("");
+  // Keep the string alive: a string_view of value_or()'s temporary would dangle.
+  const std::string op_text = e.operation.value_or("");
+  const std::string_view op = op_text;
   if (op == "exec") return "exec";
   if (op == "capable" ||
       e.extra.end() != std::find_if(e.extra.begin(), e.extra.end(),

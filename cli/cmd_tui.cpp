@@ -1,12 +1,461 @@
-#include <ostream>
+// aatune tui [--profiles DIR] [--db PATH] [--no-reload] [--loader CMD] [--state DIR]
+//            [--libvirt-xml DIR] [--batch KEYS [--size WxH]] [LOG…]
+// The triage TUI over the real store, analyzer and rules. The views live in tui/; this file wires
+// them to the world through tui::Backend.
+#include <unistd.h>
 
+#include <algorithm>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <ostream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "analyzer/analyzer.h"
+#include "analyzer/tree_view.h"
 #include "cli/commands.h"
+#include "rules/diff.h"
+#include "rules/lifecycle.h"
+#include "rules/loader.h"
+#include "rules/profile_tree.h"
+#include "rules/rule.h"
+#include "store/store.h"
+#include "tui/app.h"
+#include "tui/backend.h"
+#include "tui/terminal.h"
 
 namespace aatune::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr std::string_view kUsage =
+    "usage: aatune tui [--profiles DIR] [--db PATH] [--no-reload] [--loader CMD] [--state DIR]\n"
+    "                  [--libvirt-xml DIR] [--batch KEYS [--size WxH]] [LOG…]\n"
+    "  Triage the stored denials interactively. LOG files are scanned into the store first.\n"
+    "  --profiles DIR     the profile tree (default /etc/apparmor.d)\n"
+    "  --db PATH          the event store (default: see 'aatune scan --help')\n"
+    "  --no-reload        validate and write, but do not load profiles into the kernel\n"
+    "  --loader CMD       program that loads policy (default /sbin/apparmor_parser)\n"
+    "  --state DIR        where backups are kept (default /var/lib/aatune for root)\n"
+    "  --libvirt-xml DIR  libvirt domain XML files: VM names for libvirt-<uuid> profiles\n"
+    "  --batch KEYS       no terminal: feed KEYS (e.g. \"Enter Down A S y\") and print the\n"
+    "                     final screen; --size WxH sets its size (default 80x24)\n"
+    "  Press ? in the TUI for the keys.\n";
+
+constexpr size_t kActivityBuckets = 8;
+
+struct Options {
+  std::string profiles = "/etc/apparmor.d";
+  std::optional<std::string> db;
+  bool reload = true;
+  std::string loader;
+  std::string state;
+  std::string libvirt_xml;
+  std::optional<std::string> batch;
+  tui::Size size{80, 24};
+  std::vector<std::string> logs;
+};
+
+std::string first_element(const std::string& text, std::string_view tag) {
+  const std::string open = "<" + std::string(tag) + ">";
+  const size_t a = text.find(open);
+  if (a == std::string::npos) return {};
+  const size_t b = text.find("</" + std::string(tag) + ">", a);
+  if (b == std::string::npos) return {};
+  std::string v = text.substr(a + open.size(), b - a - open.size());
+  const auto f = v.find_first_not_of(" \t\r\n");
+  const auto l = v.find_last_not_of(" \t\r\n");
+  return f == std::string::npos ? std::string() : v.substr(f, l - f + 1);
+}
+
+// Domain XML (a file or a directory of *.xml) → uuid → VM name.
+std::map<std::string, std::string> vm_names(const std::string& dir) {
+  std::map<std::string, std::string> out;
+  if (dir.empty()) return out;
+  std::error_code ec;
+  std::vector<fs::path> files;
+  if (fs::is_regular_file(dir, ec)) {
+    files.emplace_back(dir);
+  } else {
+    for (const auto& e : fs::directory_iterator(dir, ec)) {
+      if (e.path().extension() == ".xml") files.push_back(e.path());
+    }
+  }
+  for (const auto& f : files) {
+    std::ifstream in(f);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    std::string text = ss.str();
+    for (size_t a = text.find("<!--"); a != std::string::npos; a = text.find("<!--", a)) {
+      const size_t b = text.find("-->", a);
+      text.erase(a, b == std::string::npos ? std::string::npos : b + 3 - a);
+    }
+    const std::string uuid = first_element(text, "uuid");
+    const std::string name = first_element(text, "name");
+    if (!uuid.empty() && !name.empty()) out[uuid] = name;
+  }
+  return out;
+}
+
+rules::RuleTarget rule_target(tui::TargetKind k) {
+  switch (k) {
+    case tui::TargetKind::kProfile: return rules::RuleTarget::kProfile;
+    case tui::TargetKind::kLocal: return rules::RuleTarget::kLocal;
+    case tui::TargetKind::kLibvirtFiles: return rules::RuleTarget::kLibvirt;
+  }
+  return rules::RuleTarget::kLocal;
+}
+
+std::string join(const std::vector<std::string>& parts, std::string_view sep) {
+  std::string out;
+  for (const auto& p : parts) out += (out.empty() ? "" : std::string(sep)) + p;
+  return out;
+}
+
+// The first line of a process's output, for the one-line status.
+std::string first_line(const std::string& s) {
+  const size_t n = s.find('\n');
+  return n == std::string::npos ? s : s.substr(0, n);
+}
+
+std::string commit_error_text(const rules::CommitError& e) {
+  std::string msg = e.message;
+  for (const auto& v : e.result.validations) {
+    if (!v.ok()) msg += ": " + first_line(v.output);
+  }
+  if (e.result.rolled_back) msg += " (rolled back)";
+  return msg;
+}
+
+class RealBackend final : public tui::Backend {
+ public:
+  RealBackend(store::Store& db, fs::path tree_dir, rules::CommitOptions opts,
+              std::map<std::string, std::string> names)
+      : db_(db), tree_dir_(std::move(tree_dir)), opts_(std::move(opts)), names_(std::move(names)) {}
+
+  std::expected<void, std::string> load_tree() {
+    auto t = rules::read_profile_tree(tree_dir_.string());
+    if (!t) return std::unexpected(t.error());
+    tree_ = std::move(*t);
+    return {};
+  }
+
+  std::expected<std::vector<tui::ProfileRow>, std::string> profiles() override {
+    store::GroupFilter filter;
+    filter.all = true;
+    auto groups = db_.groups(filter);
+    if (!groups) return std::unexpected(groups.error().message);
+    std::optional<int64_t> lo;
+    std::optional<int64_t> hi;
+    for (const auto& g : *groups) {
+      if (g.last_seen) {
+        lo = std::min(lo.value_or(*g.last_seen), *g.last_seen);
+        hi = std::max(hi.value_or(*g.last_seen), *g.last_seen);
+      }
+    }
+    std::map<std::string, tui::ProfileRow> rows;
+    for (const auto& g : *groups) {
+      auto& r = rows[g.profile];
+      if (r.activity.empty()) {
+        r.name = g.profile;
+        r.activity.assign(kActivityBuckets, 0);
+      }
+      if (store::is_open(g, std::nullopt)) ++r.open;
+      else ++r.decided;
+      if (g.last_seen) {
+        r.last_seen = std::max(r.last_seen.value_or(*g.last_seen), *g.last_seen);
+        const int64_t span = std::max<int64_t>(1, *hi - *lo);
+        const auto b = static_cast<size_t>((*g.last_seen - *lo) * (kActivityBuckets - 1) / span);
+        r.activity[std::min(b, kActivityBuckets - 1)] += g.count;
+      }
+    }
+    const analyzer::TreeView view(*tree_);
+    std::vector<tui::ProfileRow> out;
+    for (auto& [name, r] : rows) {
+      if (r.open == 0) continue;
+      r.mode = !view.has_profile(name) ? "absent"
+               : view.in_complain_mode(name) ? "complain"
+                                             : "enforce";
+      if (name.starts_with("libvirt-")) {
+        const auto it = names_.find(name.substr(8));
+        if (it != names_.end()) r.vm_name = it->second;
+      }
+      out.push_back(std::move(r));
+    }
+    std::ranges::stable_sort(out, [](const auto& a, const auto& b) { return a.open > b.open; });
+    return out;
+  }
+
+  std::expected<std::vector<tui::Item>, std::string> items(std::string_view profile) override {
+    store::GroupFilter filter;
+    filter.profile = std::string(profile);
+    auto groups = db_.groups(filter);
+    if (!groups) return std::unexpected(groups.error().message);
+    std::vector<analyzer::LoggedEvent> events;
+    for (const auto& g : *groups) {
+      auto evs = db_.events_of_group(g.key, 100);
+      if (!evs) return std::unexpected(evs.error().message);
+      for (auto& e : *evs) events.push_back({std::move(e), "store", 0});
+    }
+    const analyzer::TreeView view(*tree_);
+    analyzer::AnalyzeOptions aopt;
+    aopt.vm_names = names_;
+    const analyzer::Analysis a = analyzer::analyze(events, view, aopt);
+    // The store counts every record; the analysis only saw the sampled ones.
+    std::map<std::string, uint64_t> counts;
+    for (const auto& g : *groups) counts[g.key] = g.count;
+    std::vector<tui::Item> out;
+    for (const auto& p : a.proposals) {
+      tui::Item item{p, {}, {}, 0};
+      for (size_t gi : p.groups) {
+        const auto& g = a.grouped.groups[gi];
+        item.evidence.push_back(g);
+        item.group_keys.push_back(analyzer::to_string(g.key));
+        const auto c = counts.find(item.group_keys.back());
+        item.count += c == counts.end() ? g.count : c->second;
+      }
+      out.push_back(std::move(item));
+    }
+    return out;
+  }
+
+  std::expected<void, std::string> ignore(std::span<const std::string> keys) override {
+    for (const auto& k : keys) {
+      if (auto r = db_.record_decision(decision(k, store::DecisionKind::kIgnored)); !r) {
+        return std::unexpected(r.error().message);
+      }
+    }
+    return {};
+  }
+
+  std::expected<std::string, std::string> check_rule(std::string_view text) override {
+    auto r = rules::parse_rule(text);
+    if (!r) return std::unexpected(r.error());
+    return rules::render_checked(*r);
+  }
+
+  std::expected<tui::Preview, std::string> preview(
+      std::span<const tui::Accepted> accepted) override {
+    rules::ChangeSet cs;
+    tui::Preview pv;
+    if (auto r = plan(cs, accepted, pv.warnings); !r) return std::unexpected(r.error());
+    for (const auto& e : cs.edits) {
+      const std::string path = e.old.path.string();
+      std::string d = rules::unified_diff(e.old.content, e.new_content, path, path);
+      if (!d.empty()) pv.files.push_back({path, std::move(d)});
+    }
+    return pv;
+  }
+
+  std::expected<std::string, std::string> save(std::span<const tui::Accepted> accepted) override {
+    rules::ChangeSet cs;
+    cs.description = "aatune tui: " + std::to_string(accepted.size()) + " rule(s)";
+    std::vector<std::string> warnings;
+    if (auto r = plan(cs, accepted, warnings); !r) return std::unexpected(r.error());
+    auto res = rules::commit(cs, opts_);
+    if (!res) return std::unexpected(commit_error_text(res.error()));
+    for (const auto& a : accepted) {
+      for (const auto& k : a.group_keys) {
+        const auto kind = a.deny ? store::DecisionKind::kDenied : store::DecisionKind::kAccepted;
+        if (auto r = db_.record_decision(decision(k, kind)); !r) {
+          return std::unexpected(r.error().message);
+        }
+      }
+    }
+    const bool validated = std::ranges::all_of(res->validations, [](const auto& v) {
+      return v.ok();
+    });
+    const bool reloaded = !res->reloads.empty() && std::ranges::all_of(res->reloads, [](const auto& v) {
+      return v.ok();
+    });
+    for (const auto& d : res->diffs) {
+      store::AppliedChange ch;
+      ch.group_key = accepted.front().group_keys.empty() ? "" : accepted.front().group_keys.front();
+      for (const auto& a : accepted) ch.rule += (ch.rule.empty() ? "" : "\n") + a.rule;
+      ch.target_file = d.path.string();
+      ch.diff = d.diff;
+      ch.backup_path = res->backup ? opts_.state_dir.string() : "";
+      ch.validated = validated;
+      ch.reloaded = reloaded;
+      ch.at = std::time(nullptr);
+      if (auto r = db_.record_change(ch); !r) return std::unexpected(r.error().message);
+    }
+    if (auto r = load_tree(); !r) return std::unexpected(r.error());
+    if (!res->changed()) return "nothing to write: the rules are already there";
+    std::string msg = "saved " + std::to_string(accepted.size()) + " rule(s) to " +
+                      std::to_string(res->diffs.size()) + " file(s), validated";
+    msg += reloaded ? ", reloaded" : res->skipped.empty() ? "" : "; " + join(res->skipped, "; ");
+    return msg;
+  }
+
+  std::expected<std::string, std::string> reload(std::string_view profile) override {
+    if (!opts_.reload) return "reload of " + std::string(profile) + " skipped: --no-reload";
+    auto loc = rules::find_profile(tree_dir_, profile);
+    if (!loc) return std::unexpected(loc.error().message);
+    auto r = rules::reload(loc->file, opts_.loader);
+    if (!r) return std::unexpected(*&r.error());
+    if (!r->ok()) return std::unexpected("reload failed: " + first_line(r->output));
+    return "reloaded " + std::string(profile);
+  }
+
+  std::expected<std::string, std::string> disable(std::string_view profile) override {
+    auto r = rules::disable_profile(profile, opts_);
+    if (!r) return std::unexpected(commit_error_text(r.error()));
+    return join(r->messages, "; ");
+  }
+
+  std::expected<std::string, std::string> toggle_mode(std::string_view profile) override {
+    const bool complain = !analyzer::TreeView(*tree_).in_complain_mode(profile);
+    auto r = rules::set_profile_mode(profile, complain, opts_);
+    if (!r) return std::unexpected(commit_error_text(r.error()));
+    if (auto t = load_tree(); !t) return std::unexpected(t.error());
+    return join(r->messages, "; ");
+  }
+
+  std::expected<std::string, std::string> undo() override {
+    auto r = rules::undo_changes(1, opts_);
+    if (!r) return std::unexpected(commit_error_text(r.error()));
+    if (auto t = load_tree(); !t) return std::unexpected(t.error());
+    return join(r->messages, "; ");
+  }
+
+ private:
+  static store::Decision decision(const std::string& key, store::DecisionKind kind) {
+    store::Decision d;
+    d.group_key = key;
+    d.kind = kind;
+    d.uid = getuid();
+    const char* user = std::getenv("USER");
+    d.user = user ? user : "";
+    d.at = std::time(nullptr);
+    return d;
+  }
+
+  std::expected<void, std::string> plan(rules::ChangeSet& cs,
+                                        std::span<const tui::Accepted> accepted,
+                                        std::vector<std::string>& warnings) {
+    for (const auto& a : accepted) {
+      const std::vector<std::string> rule{a.rule};
+      auto r = rules::plan_rules(cs, tree_dir_, a.profile, rule, rule_target(a.target));
+      if (!r) return std::unexpected(r.error().message);
+      for (auto& w : r->warnings) {
+        if (std::ranges::find(warnings, w) == warnings.end()) warnings.push_back(std::move(w));
+      }
+    }
+    return {};
+  }
+
+  store::Store& db_;
+  fs::path tree_dir_;
+  rules::CommitOptions opts_;
+  std::map<std::string, std::string> names_;
+  std::optional<rules::ProfileTree> tree_;
+};
+
+std::expected<Options, std::string> parse_args(std::span<const std::string> args) {
+  Options o;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    auto value = [&]() -> std::expected<std::string, std::string> {
+      if (i + 1 >= args.size()) return std::unexpected(a + " needs a value");
+      return args[++i];
+    };
+    std::expected<std::string, std::string> v;
+    if (a == "--no-reload") {
+      o.reload = false;
+    } else if (a == "--profiles" || a == "--db" || a == "--loader" || a == "--state" ||
+               a == "--libvirt-xml" || a == "--batch" || a == "--size") {
+      v = value();
+      if (!v) return std::unexpected(v.error());
+      if (a == "--profiles") o.profiles = *v;
+      else if (a == "--db") o.db = *v;
+      else if (a == "--loader") o.loader = *v;
+      else if (a == "--state") o.state = *v;
+      else if (a == "--libvirt-xml") o.libvirt_xml = *v;
+      else if (a == "--batch") o.batch = *v;
+      else {
+        size_t w = 0;
+        size_t h = 0;
+        if (std::sscanf(v->c_str(), "%zux%zu", &w, &h) != 2 || w < 20 || h < 5) {
+          return std::unexpected("--size: '" + *v + "' is not WxH (at least 20x5)");
+        }
+        o.size = {w, h};
+      }
+    } else if (a.starts_with("-") && a != "-") {
+      return std::unexpected("unknown option '" + a + "'");
+    } else {
+      o.logs.push_back(a);
+    }
+  }
+  return o;
+}
+
+}  // namespace
 
 int run_tui(const Invocation& inv) {
-  inv.err << "aatune: error: 'tui' is not implemented yet\n";
-  return kExitUsage;
+  for (const auto& a : inv.args) {
+    if (a == "--help" || a == "-h") {
+      inv.out << kUsage;
+      return kExitOk;
+    }
+  }
+  auto opt = parse_args(inv.args);
+  if (!opt) {
+    inv.err << "aatune: error: " << opt.error() << '\n' << kUsage;
+    return kExitUsage;
+  }
+  if (!opt->batch && (isatty(STDIN_FILENO) == 0 || isatty(STDOUT_FILENO) == 0)) {
+    inv.err << "aatune: error: tui needs a terminal (use --batch KEYS without one)\n";
+    return kExitUsage;
+  }
+  const std::string db_path = store::locate_db(opt->db);
+  if (!opt->logs.empty()) {
+    // Scanning is the scan command's job: run it, don't repeat it.
+    std::vector<std::string> scan_args{"--db", db_path, "--no-journal", "--no-kmsg", "--quiet"};
+    scan_args.insert(scan_args.end(), opt->logs.begin(), opt->logs.end());
+    std::ostringstream out;
+    if (const int rc = run_scan(Invocation{scan_args, out, inv.err}); rc != kExitOk) return rc;
+  }
+  auto db = store::Store::open(db_path);
+  if (!db) {
+    inv.err << "aatune: error: " << db.error().message << '\n';
+    return kExitUsage;
+  }
+  rules::CommitOptions copts;
+  copts.tree = opt->profiles;
+  copts.state_dir = opt->state.empty() ? rules::default_state_dir() : fs::path(opt->state);
+  copts.reload = opt->reload;
+  if (!opt->loader.empty()) {
+    std::istringstream words(opt->loader);
+    copts.loader.loader.clear();
+    for (std::string w; words >> w;) copts.loader.loader.push_back(w);
+  }
+  RealBackend backend(*db, opt->profiles, copts, vm_names(opt->libvirt_xml));
+  if (auto r = backend.load_tree(); !r) {
+    inv.err << "aatune: error: " << r.error() << '\n';
+    return kExitUsage;
+  }
+  tui::App app(backend, opt->size);
+  app.start();
+  if (opt->batch) {
+    auto keys = tui::parse_keys(*opt->batch);
+    if (!keys) {
+      inv.err << "aatune: error: --batch: " << keys.error() << '\n';
+      return kExitUsage;
+    }
+    for (const auto& line : tui::run_batch(app, *keys, opt->size)) inv.out << line << '\n';
+    return kExitOk;
+  }
+  if (auto r = tui::run_terminal(app); !r) {
+    inv.err << "aatune: error: " << r.error() << '\n';
+    return kExitUsage;
+  }
+  return kExitOk;
 }
 
 }  // namespace aatune::cli

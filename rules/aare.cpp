@@ -350,12 +350,23 @@ std::expected<Aare, std::string> Aare::compile(std::string_view pattern, const V
   Aare a;
   a.pattern_ = std::string(pattern);
   a.literal_ = compiler.literal();
+  for (const char c : *expanded) {
+    if (c == '*' || c == '?' || c == '[' || c == '{' || c == '\\' || c == '@') break;
+    if (c == '/' && !a.prefix_.empty() && a.prefix_.back() == '/') continue;
+    a.prefix_ += c;
+  }
   a.program_ = std::make_shared<const Program>(std::move(*prog));
   return a;
 }
 
 bool Aare::matches(std::string_view path) const {
   if (!program_) return false;
+  size_t k = 0;
+  for (size_t i = 0; k < prefix_.size(); ++i) {
+    if (i >= path.size()) return false;
+    if (path[i] == '/' && i > 0 && path[i - 1] == '/') continue;
+    if (path[i] != prefix_[k++]) return false;
+  }
   const Program& prog = *program_;
   std::vector<unsigned> mark(prog.states.size(), 0);
   unsigned gen = 1;

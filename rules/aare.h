@@ -50,6 +50,7 @@ class Aare {
  private:
   Aare() = default;
   std::string pattern_;
+  std::string prefix_;  ///< Literal start of every match ('/' runs collapsed): a cheap reject.
   bool literal_ = false;
   std::shared_ptr<const Program> program_;
 };

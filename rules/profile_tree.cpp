@@ -722,7 +722,7 @@ uint32_t grants(const Rule& rule, const CompiledRule& c, const Rule& req, uint32
   const auto& f = c.fields;
   if (const auto* q = std::get_if<FileRule>(&req.body)) {
     const auto* r = std::get_if<FileRule>(&rule.body);
-    if (r == nullptr || !field_ok(f[0], unescape(q->path))) return 0;
+    if (r == nullptr || !field_ok(f[0], q->path)) return 0;
     uint32_t g = file_bits(r->perms, r->exec_mode);
     if (g & (1u << 2)) g |= 1u << 3;                                         // w implies a
     if (r->exec_mode == "ix" || r->exec_mode.ends_with("ix")) g |= 1u << 0;  // ix implies m
@@ -730,12 +730,12 @@ uint32_t grants(const Rule& rule, const CompiledRule& c, const Rule& req, uint32
   }
   if (const auto* q = std::get_if<LinkRule>(&req.body)) {
     if (std::holds_alternative<LinkRule>(rule.body)) {
-      return field_ok(f[0], unescape(q->path)) && field_ok(f[1], unescape(q->target)) ? requested
+      return field_ok(f[0], q->path) && field_ok(f[1], q->target) ? requested
                                                                                       : 0;
     }
     if (const auto* r = std::get_if<FileRule>(&rule.body)) {
-      if (r->perms.find('l') == std::string::npos || !field_ok(f[0], unescape(q->path))) return 0;
-      return field_ok(f[1], unescape(q->target)) ? requested : 0;
+      if (r->perms.find('l') == std::string::npos || !field_ok(f[0], q->path)) return 0;
+      return field_ok(f[1], q->target) ? requested : 0;
     }
     return 0;
   }
@@ -861,8 +861,20 @@ CompiledRule compile_rule(const Rule& rule, const Variables& vars, std::string* 
   return c;
 }
 
+// Request paths may come AARE-escaped (rendered by quote_path_literal); match the real path.
+Rule unescaped(const Rule& request) {
+  Rule r = request;
+  if (auto* f = std::get_if<FileRule>(&r.body)) f->path = unescape(f->path);
+  if (auto* l = std::get_if<LinkRule>(&r.body)) {
+    l->path = unescape(l->path);
+    l->target = unescape(l->target);
+  }
+  return r;
+}
+
 Coverage evaluate(const std::vector<RuleEntry>& rules, const std::vector<CompiledRule>& compiled,
-                  const Rule& request, bool owner_request) {
+                  const Rule& escaped_request, bool owner_request) {
+  const Rule request = unescaped(escaped_request);
   const uint32_t requested = requested_bits(request);
   uint32_t allow = 0;
   uint32_t allow_owner = 0;
@@ -1010,6 +1022,19 @@ std::vector<std::string> ProfileTree::includes_allowing(const Rule& request,
     if (evaluate(rules, it->second, request, owner_request).kind == CoverageKind::kAllowed) {
       out.push_back(name);
     }
+  }
+  return out;
+}
+
+std::vector<std::pair<std::string, RuleEntry>> ProfileTree::includes_allowing_with_site(
+    const Rule& request, bool owner_request) const {
+  std::vector<std::pair<std::string, RuleEntry>> out;
+  if (!index) return out;
+  for (const auto& [name, rules] : index->include_rules) {
+    const auto it = index->include_compiled.find(name);
+    if (it == index->include_compiled.end()) continue;
+    Coverage c = evaluate(rules, it->second, request, owner_request);
+    if (c.kind == CoverageKind::kAllowed && c.allow) out.emplace_back(name, std::move(*c.allow));
   }
   return out;
 }

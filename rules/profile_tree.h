@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "rules/aare.h"
@@ -129,6 +130,11 @@ class ProfileTree {
   /// `request` on their own.
   [[nodiscard]] std::vector<std::string> includes_allowing(const Rule& request,
                                                            bool owner_request = false) const;
+
+  /// Like includes_allowing(), with the first allow rule of each include that grants (part of)
+  /// the request (its file:line is inside the include).
+  [[nodiscard]] std::vector<std::pair<std::string, RuleEntry>> includes_allowing_with_site(
+      const Rule& request, bool owner_request = false) const;
 
   /// Exec modes ("ix", "PUx", …) used by `profile`'s own (not included) allow rules, sorted,
   /// unique.

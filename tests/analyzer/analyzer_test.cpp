@@ -404,10 +404,10 @@ INSTANTIATE_TEST_SUITE_P(
             "network inet stream,"},
         ClassCase{
             R"(apparmor="DENIED" operation="connect" class="net" profile="daemon" pid=1 comm="x" family="unix" sock_type="stream" protocol=0 requested="send receive connect" denied="send receive connect" addr=none peer_addr="@test_sock" peer="unconfined")",
-            "unix (connect, receive, send) type=stream peer=(label=unconfined, addr=@test_sock),"},
+            "unix (connect receive send) type=stream peer=(label=unconfined,addr=@test_sock),"},
         ClassCase{
             R"(apparmor="DENIED" operation="mount" class="mount" info="failed mntpnt match" error=-13 profile="daemon" name="/mnt/" pid=1 comm="x" fstype="tmpfs" srcname="none" flags="rw, nosuid, nodev")",
-            "mount fstype=tmpfs options=(nodev, nosuid, rw) none -> /mnt/,"},
+            "mount fstype=tmpfs options=(rw,nosuid,nodev) none -> /mnt/,"},
         ClassCase{
             R"(apparmor="DENIED" operation="umount" class="mount" profile="daemon" name="/mnt/a/" pid=1 comm="x")",
             "umount /mnt/a/,"},
@@ -432,7 +432,7 @@ TEST(Dbus, SendKeepsThePeerLabelAndPairs) {
       R"(type=USER_AVC msg=audit(1700000000.000:5): pid=1 uid=0 auid=4294967295 ses=4294967295 msg='apparmor="DENIED" operation="dbus_method_call" bus="system" path="/org/x" interface="org.x.I" member="Ping" mask="send" name="org.x" pid=7 label="daemon" peer_pid=8 peer_label="worker" exe="/usr/bin/dbus-daemon" sauid=0 hostname=? addr=? terminal=?')"});
   ASSERT_EQ(a.proposals.size(), 2u);
   EXPECT_EQ(find(a, "daemon", "dbus")->rule,
-            "dbus send bus=system path=/org/x interface=org.x.I member=Ping peer=(name=org.x, "
+            "dbus send bus=system path=/org/x interface=org.x.I member=Ping peer=(name=org.x "
             "label=worker),");
   EXPECT_EQ(find(a, "worker", "dbus")->rule,
             "dbus receive bus=system path=/org/x interface=org.x.I member=Ping "

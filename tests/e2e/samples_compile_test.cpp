@@ -125,6 +125,11 @@ struct SampleProfile {
   fs::path file;
 };
 
+// Shown by gtest when a parameterized case fails.
+void PrintTo(const SampleProfile& profile, std::ostream* os) {
+  *os << profile.file;
+}
+
 std::vector<SampleProfile> all_profiles() {
   std::vector<SampleProfile> all;
   for (const auto& tree : sample_trees()) {

@@ -26,16 +26,26 @@
 
 static const char* errno_name(int e) {
   switch (e) {
-    case 0: return "ok";
-    case EACCES: return "EACCES";
-    case EPERM: return "EPERM";
-    case ENOENT: return "ENOENT";
-    case EEXIST: return "EEXIST";
-    case ESRCH: return "ESRCH";
-    case EINVAL: return "EINVAL";
-    case EBUSY: return "EBUSY";
-    case ENOTDIR: return "ENOTDIR";
-    default: return strerror(e);
+    case 0:
+      return "ok";
+    case EACCES:
+      return "EACCES";
+    case EPERM:
+      return "EPERM";
+    case ENOENT:
+      return "ENOENT";
+    case EEXIST:
+      return "EEXIST";
+    case ESRCH:
+      return "ESRCH";
+    case EINVAL:
+      return "EINVAL";
+    case EBUSY:
+      return "EBUSY";
+    case ENOTDIR:
+      return "ENOTDIR";
+    default:
+      return strerror(e);
   }
 }
 
@@ -69,7 +79,9 @@ static int do_exec(void) {
   return errno;
 }
 
-static int do_setgid(void) { return setgid(1234) == 0 ? 0 : errno; }
+static int do_setgid(void) {
+  return setgid(1234) == 0 ? 0 : errno;
+}
 
 static int write_attr(const char* text) {
   int fd = open("/proc/self/attr/apparmor/current", O_WRONLY);
@@ -80,7 +92,9 @@ static int write_attr(const char* text) {
   return err;
 }
 
-static int do_change_profile(void) { return write_attr("changeprofile aatest_peer"); }
+static int do_change_profile(void) {
+  return write_attr("changeprofile aatest_peer");
+}
 
 static void print_label(void) {
   char buf[256] = {0};
@@ -111,13 +125,16 @@ static int run_all(pid_t peer) {
   report("signal", kill(peer, SIGUSR1) == 0 ? 0 : errno);
   // SEIZE does not stop the peer; the attachment ends when this process exits.
   report("ptrace", ptrace(PTRACE_SEIZE, peer, NULL, NULL) == 0 ? 0 : errno);
-  report("mount", mount("none", "/tmp/lab/mnt", "tmpfs", MS_NOSUID | MS_NODEV, NULL) == 0 ? 0 : errno);
+  report("mount",
+         mount("none", "/tmp/lab/mnt", "tmpfs", MS_NOSUID | MS_NODEV, NULL) == 0 ? 0 : errno);
   report("change_profile", in_child(do_change_profile));
   return 0;
 }
 
 static volatile sig_atomic_t got_signal;
-static void on_signal(int sig) { got_signal = sig; }
+static void on_signal(int sig) {
+  got_signal = sig;
+}
 
 static _Noreturn void run_peer(void) {
   signal(SIGUSR1, on_signal);

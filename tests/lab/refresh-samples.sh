@@ -37,7 +37,7 @@ grep ';audit: ' "$outdir/audit1/kmsg.txt" >"$dest/audit1-kmsg.txt"
 
 kernel=$(sed -n 's/^kernel //p' "$outdir/default/info.txt")
 parser=$(sed -n 's/^parser //p' "$outdir/default/info.txt")
-steps=$(grep -h '^STEP' "$outdir/default/steps.txt" | sed 's/ cmd=.*//' | tr '\n' ';' || true)
+steps=$(grep -h '^STEP' "$outdir/default/steps.txt" | sed 's/ cmd=.*//; s/^STEP //' | paste -sd, - | sed 's/,/, /g' || true)
 cat >"$dest/README.md" <<MD
 # Genuine kernel records from the aatune lab
 

@@ -54,7 +54,7 @@ if ! have_kernel; then
     pkg=$(pick_kernel)
   fi
   [[ -n $pkg ]] || skip "no package matching $kernel_glob in the apt archive"
-  mkdir -p "$cache/dl"
+  mkdir -p "$cache/dl" 2>/dev/null || skip "cannot create the cache dir $cache (set AATUNE_LAB_CACHE)"
   (cd "$cache/dl" && apt-get download -qq "$pkg" >/dev/null 2>&1) ||
     { apt_update_once; (cd "$cache/dl" && apt-get download -qq "$pkg" >/dev/null); } ||
     skip "apt-get download $pkg failed"

@@ -226,6 +226,14 @@ TEST(ProfileTree, IncludesAllowingAndExecModes) {
   EXPECT_EQ(tree().includes_allowing(req("/etc/ld.so.cache r,")),
             (std::vector<std::string>{"abstractions/base"}));
   EXPECT_TRUE(tree().includes_allowing(req("/etc/passwd r,")).empty());
+  auto sites = tree().includes_allowing_with_site(req("/etc/nsswitch.conf r,"));
+  // Nested includes are listed under their own name too (a quoted include as written).
+  ASSERT_EQ(sites.size(), 2u);
+  EXPECT_EQ(sites[1].first, "nameservice.d/extra");
+  EXPECT_EQ(sites[0].first, "abstractions/nameservice");
+  EXPECT_EQ(
+      site(sites[0].second),
+      "abstractions/nameservice.d/extra:1 /etc/nsswitch.conf r, via abstractions/nameservice");
   EXPECT_EQ(tree().exec_modes_used("food"), (std::vector<std::string>{"Cx", "PUx"}));
   EXPECT_TRUE(tree().exec_modes_used("food//worker").empty());
 }

@@ -5,11 +5,14 @@
 #include <unistd.h>
 
 #include <array>
+#include <cctype>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
+
+#include "rules/aare.h"
 
 namespace aatune::rules {
 namespace {
@@ -172,24 +175,39 @@ TEST(RuleRender, MatchesPython3Apparmor) {
   if (run(std::string(python) + " -c 'import apparmor.rule.file' 2>/dev/null").first != 0) {
     GTEST_SKIP() << "python3-apparmor is not importable with " << python;
   }
+  // One interpreter for the whole table: each input line is "<module> <Class> <rule>".
+  const std::string script =
+      "import sys, importlib\n"
+      "for line in sys.stdin.read().splitlines():\n"
+      "    mod, cls, rule = line.split(' ', 2)\n"
+      "    c = getattr(importlib.import_module('apparmor.rule.' + mod), cls)\n"
+      "    print(c.parse(rule).get_clean())\n";
+  std::string input;
+  std::vector<std::string> expected;
   for (const auto& c : table()) {
     if (c.python_class == nullptr) continue;
-    std::string mod = c.python_class;
-    std::string module;
-    if (mod == "FileRule") module = "file";
-    if (mod == "CapabilityRule") module = "capability";
-    if (mod == "NetworkRule") module = "network";
-    if (mod == "SignalRule") module = "signal";
-    if (mod == "PtraceRule") module = "ptrace";
-    if (mod == "DbusRule") module = "dbus";
-    if (mod == "ChangeProfileRule") module = "change_profile";
-    const std::string script = "import sys\nfrom apparmor.rule." + module + " import " + mod +
-                               "\nprint(" + mod + ".parse(sys.argv[1]).get_clean())";
-    auto [rc, out] = run(std::string(python) + " -c " + shell_quote(script) + " " +
-                         shell_quote(render(c.rule)) + " 2>&1");
-    ASSERT_EQ(rc, 0) << out;
-    if (!out.empty() && out.back() == '\n') out.pop_back();
-    EXPECT_EQ(render(c.rule), out) << "python3-apparmor renders it differently";
+    const std::string cls = c.python_class;
+    std::string module = cls.substr(0, cls.size() - 4);  // "FileRule" -> "File"
+    std::string snake;
+    for (const char ch : module) {
+      if (std::isupper(static_cast<unsigned char>(ch)) && !snake.empty()) snake += '_';
+      snake += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    }
+    input += snake + " " + cls + " " + render(c.rule) + "\n";
+    expected.push_back(render(c.rule));
+  }
+  auto [rc, out] = run("printf '%s' " + shell_quote(input) + " | " + python + " -c " +
+                       shell_quote(script) + " 2>&1");
+  ASSERT_EQ(rc, 0) << out;
+  std::vector<std::string> got;
+  size_t start = 0;
+  for (size_t nl = out.find('\n'); nl != std::string::npos; nl = out.find('\n', start)) {
+    got.push_back(out.substr(start, nl - start));
+    start = nl + 1;
+  }
+  ASSERT_EQ(got.size(), expected.size()) << out;
+  for (size_t i = 0; i < got.size(); ++i) {
+    EXPECT_EQ(expected[i], got[i]) << "python3-apparmor renders it differently";
   }
 }
 
@@ -304,6 +322,67 @@ TEST(ParseRule, ClassNames) {
   EXPECT_EQ(rule_class(parse_rule("pivot_root,").value()), "pivot_root");
   EXPECT_EQ(rule_class(parse_rule("unmount /x,").value()), "umount");
   EXPECT_EQ(rule_class(parse_rule("change_profile,").value()), "change_profile");
+}
+
+}  // namespace
+}  // namespace aatune::rules
+
+namespace aatune::rules {
+namespace {
+
+// Hostile input must never crash or hang the parser, the renderer or the matcher: random
+// statements built from the characters that matter to AppArmor's syntax.
+TEST(ParseRule, RandomInputNeverCrashes) {
+  const std::string alphabet = "/@{}[]()*?^\\\",=-> \t#abrwxlkmPUCix\n\x01";
+  const std::vector<std::string> words = {"audit ",      "deny ",    "owner ", "signal ", "dbus ",
+                                          "unix ",       "mount ",   "peer=(", "set=(",   "link ",
+                                          "capability ", "network ", "-> ",    "@{HOME}", "/tmp/"};
+  uint32_t state = 12345;
+  const auto next = [&state] {
+    state = state * 1103515245u + 12345u;
+    return (state >> 16) & 0x7fff;
+  };
+  for (int i = 0; i < 3000; ++i) {
+    std::string s;
+    const int len = static_cast<int>(next() % 40);
+    for (int k = 0; k < len; ++k) {
+      if (next() % 4 == 0) {
+        s += words[next() % words.size()];
+      } else {
+        s += alphabet[next() % alphabet.size()];
+      }
+    }
+    auto r = parse_rule(s);
+    if (r) {
+      const std::string text = render(*r);
+      EXPECT_FALSE(text.empty());
+      (void)render_checked(*r);
+    } else {
+      EXPECT_FALSE(r.error().empty());
+    }
+    auto a = Aare::compile(s);
+    if (a) (void)a->matches("/tmp/" + s);
+    (void)quote_path_literal(s);
+  }
+}
+
+// Whatever we can parse, we render into text that parses back to the same rule.
+TEST(ParseRule, RenderedRulesParseBackToThemselves) {
+  for (const char* text :
+       {"owner @{HOME}/.config/{foo,bar}/** rwk,", "/usr/bin/x Cx -> &child,",
+        "audit capability setuid setgid,", "deny ptrace (trace, read) peer=@{profile_name},",
+        "unix (connect, send, receive) type=stream peer=(label=foo, addr=\"@/x y\"),",
+        "dbus (send, receive) bus=session interface=\"org.a b\" peer=(label=x),",
+        "mount fstype=(ext4, xfs) options=(ro nosuid) /dev/sd* -> /mnt/**,",
+        "change_profile safe /usr/bin/* -> {a,b},", "pivot_root oldroot=/o/ /n/ -> p,",
+        "r /etc/hosts,", "link subset @{HOME}/a -> @{HOME}/b,"}) {
+    auto r = parse_rule(text);
+    ASSERT_TRUE(r) << text << ": " << r.error();
+    const std::string once = render(*r);
+    auto again = parse_rule(once);
+    ASSERT_TRUE(again) << once << ": " << again.error();
+    EXPECT_EQ(render(*again), once) << text;
+  }
 }
 
 }  // namespace

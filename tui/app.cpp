@@ -1,0 +1,743 @@
+#include "tui/app.h"
+
+#include <algorithm>
+#include <array>
+#include <ctime>
+
+namespace aatune::tui {
+namespace {
+
+using analyzer::Alternative;
+
+enum class Command {
+  kUp, kDown, kPgUp, kPgDn, kHome, kEnd, kOpen, kBack, kAllow, kDeny, kIgnore, kGlob,
+  kExtension, kVariable, kOwner, kAudit, kEdit, kTarget, kPair, kSave, kReload, kDisable,
+  kMode, kUndo, kSearch, kQuit, kHelp,
+};
+
+struct Binding {
+  int key;
+  Command command;
+};
+
+// The keymap: aa-logprof's letters, in either case.
+constexpr std::array kBindings{
+    Binding{kKeyUp, Command::kUp},        Binding{'k', Command::kUp},
+    Binding{kKeyDown, Command::kDown},    Binding{'j', Command::kDown},
+    Binding{kKeyPgUp, Command::kPgUp},    Binding{kKeyPgDn, Command::kPgDn},
+    Binding{kKeyHome, Command::kHome},    Binding{kKeyEnd, Command::kEnd},
+    Binding{kKeyEnter, Command::kOpen},   Binding{kKeyEsc, Command::kBack},
+    Binding{kKeyBackspace, Command::kBack}, Binding{'a', Command::kAllow},
+    Binding{'d', Command::kDeny},         Binding{'i', Command::kIgnore},
+    Binding{'g', Command::kGlob},         Binding{'e', Command::kExtension},
+    Binding{'v', Command::kVariable},     Binding{'o', Command::kOwner},
+    Binding{'u', Command::kAudit},        Binding{'n', Command::kEdit},
+    Binding{'t', Command::kTarget},       Binding{'p', Command::kPair},
+    Binding{'s', Command::kSave},         Binding{'r', Command::kReload},
+    Binding{'x', Command::kDisable},      Binding{'c', Command::kMode},
+    Binding{'z', Command::kUndo},         Binding{'/', Command::kSearch},
+    Binding{'q', Command::kQuit},         Binding{'?', Command::kHelp},
+};
+
+std::string time_text(std::optional<int64_t> seconds) {
+  if (!seconds) return "-";
+  const std::time_t t = *seconds;
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M", &tm);
+  return buf;
+}
+
+std::string sparkline(const std::vector<uint64_t>& values) {
+  static constexpr std::array<std::string_view, 8> kBars{"▁", "▂", "▃", "▄", "▅", "▆", "▇", "█"};
+  const uint64_t max = values.empty() ? 0 : *std::ranges::max_element(values);
+  std::string out;
+  for (uint64_t v : values) {
+    if (v == 0 || max == 0) out += ' ';
+    else out += kBars[std::min<uint64_t>(7, (v * 8 - 1) / max)];
+  }
+  return out;
+}
+
+std::string_view kind_name(analyzer::TargetFile::Kind k) {
+  switch (k) {
+    case analyzer::TargetFile::Kind::kLocal: return "local";
+    case analyzer::TargetFile::Kind::kProfileFile: return "profile";
+    case analyzer::TargetFile::Kind::kLibvirtBase: return "libvirt profile";
+    case analyzer::TargetFile::Kind::kLibvirtFiles: return ".files";
+  }
+  return "local";
+}
+
+std::string choice_key(const analyzer::Proposal& p) {
+  return p.profile + '\x1f' + std::to_string(p.id);
+}
+
+size_t default_target(const analyzer::Proposal& p) {
+  for (size_t i = 0; i < p.targets.size(); ++i) {
+    if (p.targets[i].is_default) return i;
+  }
+  return 0;
+}
+
+bool is_letter(int key) { return key >= 'A' && key <= 'Z'; }
+
+}  // namespace
+
+const std::vector<KeyHelp>& key_help() {
+  static const std::vector<KeyHelp> kHelp{
+      {"Up/Down PgUp/PgDn Home/End", "move"},
+      {"Enter", "open (profile → groups → detail)"},
+      {"Esc / Backspace", "back"},
+      {"A", "allow: accept the proposed rule"},
+      {"D", "deny: accept it as a deny rule"},
+      {"I", "ignore the group (remembered in the store)"},
+      {"G", "cycle globs of the rule"},
+      {"E", "extension glob"},
+      {"V", "use variables"},
+      {"O / U", "toggle owner / audit"},
+      {"N", "edit the rule text (checked by the rules model)"},
+      {"T", "cycle target file (profile / local / .files)"},
+      {"P", "accept the peer pair too"},
+      {"S", "review the diff and save (y/Enter writes, Esc back)"},
+      {"R", "reload the profile"},
+      {"X", "disable the profile (asks)"},
+      {"C", "toggle complain / enforce"},
+      {"Z", "undo the last applied change"},
+      {"/", "search"},
+      {"Q", "quit (asks if unsaved)"},
+      {"?", "this help"},
+  };
+  return kHelp;
+}
+
+App::App(Backend& backend, Size size) : backend_(backend), size_(size) {}
+
+void App::start() { load_profiles(); }
+
+void App::load_profiles() {
+  auto p = backend_.profiles();
+  if (!p) {
+    status_ = "error: " + p.error();
+    return;
+  }
+  profiles_ = std::move(*p);
+  if (profile_sel_ >= profiles_.size()) profile_sel_ = profiles_.empty() ? 0 : profiles_.size() - 1;
+  if (status_.empty()) {
+    status_ = profiles_.empty() ? "no open denials" : std::to_string(profiles_.size()) +
+                                                          " profile(s) with open denials";
+  }
+}
+
+void App::load_items() {
+  auto it = backend_.items(profile_);
+  if (!it) {
+    status_ = "error: " + it.error();
+    items_.clear();
+    return;
+  }
+  items_ = std::move(*it);
+  if (item_sel_ >= items_.size()) item_sel_ = items_.empty() ? 0 : items_.size() - 1;
+}
+
+std::vector<std::string> App::variants(const Item& item) const {
+  std::vector<std::string> out{item.proposal.rule};
+  for (const auto& alt : item.proposal.alternatives) {
+    if (alt.kind != Alternative::Kind::kFlag) out.push_back(alt.text);
+  }
+  return out;
+}
+
+const App::Choice* App::find_choice(size_t index) const {
+  const auto it = choices_.find(choice_key(items_[index].proposal));
+  return it == choices_.end() ? nullptr : &it->second;
+}
+
+App::Choice& App::choice(size_t index) {
+  const auto& p = items_[index].proposal;
+  auto [it, inserted] = choices_.try_emplace(choice_key(p));
+  if (inserted) {
+    it->second.target = default_target(p);
+    it->second.owner = p.rule.starts_with("owner ");
+  }
+  return it->second;
+}
+
+std::string App::rule_text(size_t index, bool deny) const {
+  const Item& item = items_[index];
+  const Choice* c = find_choice(index);
+  const auto vars = variants(item);
+  std::string base = c && c->edited ? *c->edited : vars[c ? std::min(c->variant, vars.size() - 1) : 0];
+  if (base.empty()) return base;
+  const bool owner = c ? c->owner : base.starts_with("owner ");
+  if (base.starts_with("owner ")) base.erase(0, 6);
+  std::string out;
+  if (c && c->audit) out += "audit ";
+  if (deny) out += "deny ";
+  if (owner) out += "owner ";
+  return out + base;
+}
+
+TargetKind App::target_kind(size_t index) const {
+  const auto& p = items_[index].proposal;
+  const Choice* c = find_choice(index);
+  const size_t t = c ? c->target : default_target(p);
+  if (t >= p.targets.size()) return TargetKind::kLocal;
+  switch (p.targets[t].file.kind) {
+    case analyzer::TargetFile::Kind::kLocal: return TargetKind::kLocal;
+    case analyzer::TargetFile::Kind::kProfileFile:
+    case analyzer::TargetFile::Kind::kLibvirtBase: return TargetKind::kProfile;
+    case analyzer::TargetFile::Kind::kLibvirtFiles: return TargetKind::kLibvirtFiles;
+  }
+  return TargetKind::kLocal;
+}
+
+std::string App::target_path(size_t index) const {
+  const auto& p = items_[index].proposal;
+  const Choice* c = find_choice(index);
+  const size_t t = c ? c->target : default_target(p);
+  return t < p.targets.size() ? p.targets[t].file.path : std::string("(no target)");
+}
+
+size_t App::current_item() const { return item_sel_; }
+
+size_t App::row_count() const {
+  switch (screen_) {
+    case ScreenId::kProfiles: return profiles_.size();
+    case ScreenId::kGroups: return items_.size();
+    case ScreenId::kDetail:
+    case ScreenId::kReview: return view().rows.size();
+  }
+  return 0;
+}
+
+void App::move(long delta) {
+  size_t* pos = screen_ == ScreenId::kProfiles ? &profile_sel_
+                : screen_ == ScreenId::kGroups ? &item_sel_
+                                                : &scroll_;
+  const long n = static_cast<long>(row_count());
+  long v = static_cast<long>(*pos) + delta;
+  v = std::clamp(v, 0L, std::max(0L, n - 1));
+  *pos = static_cast<size_t>(v);
+}
+
+void App::accept(size_t index, bool deny, bool confirmed) {
+  const auto& p = items_[index].proposal;
+  if (p.rule.empty()) {
+    status_ = "no rule can be proposed: " + p.refused;
+    return;
+  }
+  if (p.unverified && !confirmed) {
+    prompt_ = Prompt::kUnverified;
+    input_ = deny ? "d" : "a";
+    return;
+  }
+  Accepted a{p.profile, rule_text(index, deny), target_kind(index), items_[index].group_keys, deny};
+  const std::string key = choice_key(p);
+  const auto it = std::ranges::find(accepted_ids_, key);
+  if (it != accepted_ids_.end()) {
+    accepted_[static_cast<size_t>(it - accepted_ids_.begin())] = std::move(a);
+  } else {
+    accepted_.push_back(std::move(a));
+    accepted_ids_.push_back(key);
+  }
+  status_ = std::string(deny ? "deny" : "allow") + ": " + rule_text(index, deny) + " → " +
+            target_path(index) + " (" + std::to_string(accepted_.size()) +
+            " accepted; S to review)";
+}
+
+void App::accept_pair(size_t index) {
+  const auto& p = items_[index].proposal;
+  if (!p.pair) {
+    status_ = "this proposal has no peer pair";
+    return;
+  }
+  size_t n = 0;
+  for (size_t i = 0; i < items_.size(); ++i) {
+    if (items_[i].proposal.pair == p.pair && !items_[i].proposal.rule.empty()) {
+      accept(i, false, true);
+      ++n;
+    }
+  }
+  status_ = "accepted the pair: " + std::to_string(n) + " rule(s) (" +
+            std::to_string(accepted_.size()) + " accepted; S to review)";
+}
+
+void App::open_review() {
+  if (accepted_.empty()) {
+    status_ = "nothing accepted yet: A allows the selected proposal";
+    return;
+  }
+  auto pv = backend_.preview(accepted_);
+  if (!pv) {
+    status_ = "error: " + pv.error();
+    return;
+  }
+  preview_ = std::move(*pv);
+  if (screen_ != ScreenId::kReview) before_review_ = screen_;
+  screen_ = ScreenId::kReview;
+  scroll_ = 0;
+  status_ = "review: y or Enter writes, Esc goes back";
+}
+
+void App::cycle_variant(size_t index, std::initializer_list<Alternative::Kind> kinds) {
+  const auto& alts = items_[index].proposal.alternatives;
+  std::vector<size_t> cand{0};
+  size_t vi = 0;
+  for (const auto& alt : alts) {
+    if (alt.kind == Alternative::Kind::kFlag) continue;
+    ++vi;
+    if (std::ranges::find(kinds, alt.kind) != kinds.end()) cand.push_back(vi);
+  }
+  if (cand.size() == 1) {
+    status_ = "no such alternative for this rule";
+    return;
+  }
+  Choice& c = choice(index);
+  c.edited.reset();
+  const auto it = std::ranges::find(cand, c.variant);
+  c.variant = (it == cand.end() || it + 1 == cand.end()) ? cand[it == cand.end() ? 1 : 0] : *(it + 1);
+  status_ = "rule: " + rule_text(index, false);
+}
+
+void App::search_next() {
+  if (search_.empty()) return;
+  auto matches = [&](const std::string& s) { return s.find(search_) != std::string::npos; };
+  if (screen_ == ScreenId::kProfiles) {
+    for (size_t k = 1; k <= profiles_.size(); ++k) {
+      const size_t i = (profile_sel_ + k) % profiles_.size();
+      if (matches(profiles_[i].name) || matches(profiles_[i].vm_name)) {
+        profile_sel_ = i;
+        status_ = "found '" + search_ + "'";
+        return;
+      }
+    }
+  } else if (screen_ == ScreenId::kGroups) {
+    for (size_t k = 1; k <= items_.size(); ++k) {
+      const size_t i = (item_sel_ + k) % items_.size();
+      const auto& it = items_[i];
+      bool hit = matches(it.proposal.rule);
+      for (const auto& g : it.evidence) hit = hit || matches(g.key.target);
+      if (hit) {
+        item_sel_ = i;
+        status_ = "found '" + search_ + "'";
+        return;
+      }
+    }
+  }
+  status_ = "'" + search_ + "' not found";
+}
+
+Outcome App::handle_prompt(int key) {
+  const Prompt p = prompt_;
+  if (p == Prompt::kEditRule || p == Prompt::kSearch) {
+    if (key == kKeyEsc) {
+      prompt_ = Prompt::kNone;
+      status_ = "cancelled";
+    } else if (key == kKeyBackspace) {
+      if (!input_.empty()) {
+        // Drop one UTF-8 character, not one byte.
+        size_t n = input_.size() - 1;
+        while (n > 0 && (static_cast<unsigned char>(input_[n]) & 0xC0) == 0x80) --n;
+        input_.erase(n);
+      }
+    } else if (key == kKeyEnter) {
+      prompt_ = Prompt::kNone;
+      if (p == Prompt::kSearch) {
+        search_ = input_;
+        search_next();
+      } else if (!items_.empty()) {
+        auto r = backend_.check_rule(input_);
+        if (!r) {
+          status_ = "not a valid rule: " + r.error();
+        } else {
+          Choice& c = choice(current_item());
+          c.edited = *r;
+          c.owner = r->starts_with("owner ");
+          status_ = "rule: " + rule_text(current_item(), false);
+        }
+      }
+    } else if (key >= 0x20 && key < 0x100) {
+      input_ += static_cast<char>(key);
+    }
+    return Outcome::kRedraw;
+  }
+  prompt_ = Prompt::kNone;
+  const bool yes = key == 'y' || key == 'Y' || (p == Prompt::kSave && key == kKeyEnter);
+  if (!yes) {
+    status_ = "cancelled";
+    return Outcome::kRedraw;
+  }
+  switch (p) {
+    case Prompt::kQuit: return Outcome::kQuit;
+    case Prompt::kUnverified: accept(current_item(), input_ == "d", true); break;
+    case Prompt::kDisable: {
+      const std::string name = screen_ == ScreenId::kProfiles && !profiles_.empty()
+                                   ? profiles_[profile_sel_].name
+                                   : profile_;
+      auto r = backend_.disable(name);
+      status_ = r ? *r : "error: " + r.error();
+      load_profiles();
+      break;
+    }
+    default: break;
+  }
+  return Outcome::kRedraw;
+}
+
+Outcome App::handle(int key) {
+  if (key == kKeyResize) return Outcome::kRedraw;
+  if (prompt_ != Prompt::kNone) return handle_prompt(key);
+  if (help_) {
+    help_ = false;
+    return Outcome::kRedraw;
+  }
+  if (screen_ == ScreenId::kReview && (key == 'y' || key == 'Y' || key == kKeyEnter)) {
+    status_ = "validating, writing, reloading…";
+    auto r = backend_.save(accepted_);
+    if (!r) {
+      status_ = "not saved: " + r.error();
+      return Outcome::kRedraw;
+    }
+    accepted_.clear();
+    accepted_ids_.clear();
+    choices_.clear();
+    status_ = *r;
+    screen_ = before_review_;
+    load_profiles();
+    if (screen_ != ScreenId::kProfiles) load_items();
+    if (screen_ == ScreenId::kDetail && items_.empty()) screen_ = ScreenId::kGroups;
+    return Outcome::kRedraw;
+  }
+  const int k = is_letter(key) ? key - 'A' + 'a' : key;
+  const auto b = std::ranges::find(kBindings, k, &Binding::key);
+  if (b == kBindings.end()) return Outcome::kRedraw;
+  const bool on_item = (screen_ == ScreenId::kGroups || screen_ == ScreenId::kDetail) &&
+                       !items_.empty();
+  const std::string current_profile =
+      screen_ == ScreenId::kProfiles ? (profiles_.empty() ? "" : profiles_[profile_sel_].name)
+                                     : profile_;
+  const long page = static_cast<long>(std::max<size_t>(1, body_height(view(), size_)));
+  switch (b->command) {
+    case Command::kUp: move(-1); break;
+    case Command::kDown: move(1); break;
+    case Command::kPgUp: move(-page); break;
+    case Command::kPgDn: move(page); break;
+    case Command::kHome: move(-static_cast<long>(row_count())); break;
+    case Command::kEnd: move(static_cast<long>(row_count())); break;
+    case Command::kOpen:
+      if (screen_ == ScreenId::kProfiles && !profiles_.empty()) {
+        profile_ = profiles_[profile_sel_].name;
+        item_sel_ = 0;
+        load_items();
+        screen_ = ScreenId::kGroups;
+      } else if (screen_ == ScreenId::kGroups && !items_.empty()) {
+        scroll_ = 0;
+        screen_ = ScreenId::kDetail;
+      }
+      break;
+    case Command::kBack:
+      if (screen_ == ScreenId::kDetail) screen_ = ScreenId::kGroups;
+      else if (screen_ == ScreenId::kGroups) screen_ = ScreenId::kProfiles;
+      else if (screen_ == ScreenId::kReview) {
+        screen_ = before_review_;
+        status_ = "not written; " + std::to_string(accepted_.size()) + " rule(s) still accepted";
+      }
+      break;
+    case Command::kAllow:
+    case Command::kDeny:
+      if (on_item) {
+        accept(current_item(), b->command == Command::kDeny, false);
+        if (screen_ == ScreenId::kGroups && prompt_ == Prompt::kNone) move(1);
+      }
+      break;
+    case Command::kIgnore:
+      if (on_item) {
+        auto r = backend_.ignore(items_[current_item()].group_keys);
+        if (!r) {
+          status_ = "error: " + r.error();
+          break;
+        }
+        status_ = "ignored: " + std::string(items_[current_item()].proposal.rule) +
+                  " (remembered)";
+        items_.erase(items_.begin() + static_cast<long>(current_item()));
+        if (item_sel_ >= items_.size() && item_sel_ > 0) --item_sel_;
+        if (screen_ == ScreenId::kDetail) screen_ = ScreenId::kGroups;
+      }
+      break;
+    case Command::kGlob:
+      if (on_item) cycle_variant(current_item(), {Alternative::Kind::kGlob,
+                                                  Alternative::Kind::kRecursive});
+      break;
+    case Command::kExtension:
+      if (on_item) cycle_variant(current_item(), {Alternative::Kind::kExtension});
+      break;
+    case Command::kVariable:
+      if (on_item) cycle_variant(current_item(), {Alternative::Kind::kVariable});
+      break;
+    case Command::kOwner:
+      if (on_item) {
+        Choice& c = choice(current_item());
+        c.owner = !c.owner;
+        status_ = "rule: " + rule_text(current_item(), false);
+      }
+      break;
+    case Command::kAudit:
+      if (on_item) {
+        Choice& c = choice(current_item());
+        c.audit = !c.audit;
+        status_ = "rule: " + rule_text(current_item(), false);
+      }
+      break;
+    case Command::kEdit:
+      if (on_item) {
+        prompt_ = Prompt::kEditRule;
+        input_ = rule_text(current_item(), false);
+      }
+      break;
+    case Command::kTarget:
+      if (on_item) {
+        const auto& p = items_[current_item()].proposal;
+        if (p.targets.empty()) {
+          status_ = "no target file for this profile";
+          break;
+        }
+        Choice& c = choice(current_item());
+        c.target = (c.target + 1) % p.targets.size();
+        const auto& t = p.targets[c.target].file;
+        status_ = "target: " + t.path + " [" + std::string(kind_name(t.kind)) + "]" +
+                  (t.warning.empty() ? "" : " — warning: " + t.warning);
+      }
+      break;
+    case Command::kPair:
+      if (on_item) accept_pair(current_item());
+      break;
+    case Command::kSave: open_review(); break;
+    case Command::kReload: {
+      if (current_profile.empty()) break;
+      status_ = "reloading " + current_profile + "…";
+      auto r = backend_.reload(current_profile);
+      status_ = r ? *r : "error: " + r.error();
+      break;
+    }
+    case Command::kDisable:
+      if (!current_profile.empty()) prompt_ = Prompt::kDisable;
+      break;
+    case Command::kMode: {
+      if (current_profile.empty()) break;
+      auto r = backend_.toggle_mode(current_profile);
+      status_ = r ? *r : "error: " + r.error();
+      load_profiles();
+      break;
+    }
+    case Command::kUndo: {
+      auto r = backend_.undo();
+      status_ = r ? *r : "error: " + r.error();
+      load_profiles();
+      if (screen_ != ScreenId::kProfiles) load_items();
+      break;
+    }
+    case Command::kSearch:
+      prompt_ = Prompt::kSearch;
+      input_.clear();
+      break;
+    case Command::kQuit:
+      if (accepted_.empty()) return Outcome::kQuit;
+      prompt_ = Prompt::kQuit;
+      break;
+    case Command::kHelp: help_ = true; break;
+  }
+  return Outcome::kRedraw;
+}
+
+ViewModel App::profiles_view() const {
+  ViewModel vm;
+  vm.title = "aatune — profiles with open denials (" + std::to_string(profiles_.size()) + ")";
+  vm.columns = {{"Profile", 0}, {"VM", 14}, {"Mode", 8}, {"Open", 5},
+                {"Done", 5},    {"Last seen", 16}, {"Activity", 8}};
+  for (const auto& p : profiles_) {
+    vm.rows.push_back({{p.name, p.vm_name, p.mode, std::to_string(p.open),
+                        std::to_string(p.decided), time_text(p.last_seen), sparkline(p.activity)}});
+  }
+  vm.has_selection = !profiles_.empty();
+  vm.selected = profile_sel_;
+  vm.hints = "Enter open  R reload  C complain/enforce  X disable  Z undo  S save  / find  Q quit  ? help";
+  return vm;
+}
+
+ViewModel App::groups_view() const {
+  ViewModel vm;
+  std::string vmname;
+  for (const auto& p : profiles_) {
+    if (p.name == profile_ && !p.vm_name.empty()) vmname = " (VM " + p.vm_name + ")";
+  }
+  vm.title = "aatune — " + profile_ + vmname + " — " + std::to_string(items_.size()) +
+             " proposal(s)";
+  vm.columns = {{"", 1}, {"Severity", 8}, {"Class", 10}, {"Target", 28}, {"Mask", 6},
+                {"Count", 6}, {"Proposal", 0}};
+  for (size_t i = 0; i < items_.size(); ++i) {
+    const auto& it = items_[i];
+    const auto& p = it.proposal;
+    std::string mark = " ";
+    if (std::ranges::find(accepted_ids_, choice_key(p)) != accepted_ids_.end()) mark = "+";
+    else if (p.peer_side) mark = "P";
+    else if (p.unverified) mark = "!";
+    const std::string target = it.evidence.empty() ? "(peer) " + p.profile : it.evidence[0].key.target;
+    const std::string mask = it.evidence.empty() ? "" : it.evidence[0].key.mask;
+    const std::string rule = p.rule.empty() ? "(none: " + p.refused + ")" : rule_text(i, false);
+    vm.rows.push_back({{mark, std::string(analyzer::to_string(p.severity.level)), p.rule_class,
+                        target, mask, std::to_string(it.count), rule}});
+  }
+  vm.has_selection = !items_.empty();
+  vm.selected = item_sel_;
+  vm.hints = "Enter detail  A allow  D deny  I ignore  G glob  T target  P pair  S save  Esc back  ? help";
+  return vm;
+}
+
+ViewModel App::detail_view() const {
+  ViewModel vm;
+  const size_t i = current_item();
+  const Item& it = items_[i];
+  const auto& p = it.proposal;
+  vm.title = "aatune — " + p.profile + (p.vm_name.empty() ? "" : " (VM " + p.vm_name + ")") +
+             " — proposal " + std::to_string(p.id);
+  auto line = [&](std::string text, Style s = Style::kNormal) {
+    vm.rows.push_back({{std::move(text)}, s});
+  };
+  line("Why: " + p.why.text + " [" + std::string(analyzer::to_string(p.why.code)) + "]",
+       Style::kHeading);
+  if (p.why.site) {
+    line("  decided by " + p.why.site->file + ":" + std::to_string(p.why.site->line) + ": " +
+         p.why.site->text);
+  }
+  for (const auto& n : p.why.notes) line("  note: " + n);
+  line("Risk: " + std::string(analyzer::to_string(p.severity.level)) +
+       (p.severity.reason.empty() ? "" : " — " + p.severity.reason));
+  if (p.unverified) {
+    line("Unverified: these records could have been written by any process (not the kernel)",
+         Style::kWarning);
+  }
+  line("Rule: " + (p.rule.empty() ? "(none: " + p.refused + ")" : rule_text(i, false)),
+       Style::kAdded);
+  const Choice* c = find_choice(i);
+  const size_t t = c ? c->target : default_target(p);
+  if (t < p.targets.size()) {
+    const auto& tf = p.targets[t].file;
+    line("Into: " + tf.path + " [" + std::string(kind_name(tf.kind)) + "] (T: " +
+         std::to_string(t + 1) + "/" + std::to_string(p.targets.size()) + ")");
+    if (!tf.warning.empty()) line("  warning: " + tf.warning, Style::kWarning);
+  }
+  if (!p.alternatives.empty()) line("Alternatives (G glob, E extension, V variables):",
+                                    Style::kHeading);
+  size_t vi = 0;
+  for (const auto& alt : p.alternatives) {
+    if (alt.kind != Alternative::Kind::kFlag) ++vi;
+    const bool cur = c && !c->edited && alt.kind != Alternative::Kind::kFlag && c->variant == vi;
+    line(std::string(cur ? "* " : "  ") + std::string(analyzer::to_string(alt.kind)) + ": " +
+         alt.text + (alt.note.empty() ? "" : "   # " + alt.note));
+  }
+  if (p.pair) {
+    for (const auto& other : items_) {
+      if (other.proposal.pair == p.pair && other.proposal.id != p.id) {
+        line("Peer pair (P accepts both): " + other.proposal.profile + ": " + other.proposal.rule,
+             Style::kHeading);
+      }
+    }
+  }
+  if (p.peer_side) line("Seen: no denial logged for this side (peer cross-check)");
+  for (const auto& g : it.evidence) {
+    std::string pids;
+    for (uint64_t pid : g.pids) pids += (pids.empty() ? "" : ",") + std::to_string(pid);
+    std::string comms;
+    for (const auto& cm : g.comms) comms += (comms.empty() ? "" : ",") + cm;
+    line("Evidence: " + std::to_string(g.count) + "x " + g.key.operation + " " + g.key.target +
+             " mask " + g.key.mask,
+         Style::kHeading);
+    line("  pid " + (pids.empty() ? "-" : pids) + "  comm " + (comms.empty() ? "-" : comms) +
+         "  first " + time_text(g.first_seen_ms ? std::optional<int64_t>(*g.first_seen_ms / 1000)
+                                               : std::nullopt) +
+         "  last " + time_text(g.last_seen_ms ? std::optional<int64_t>(*g.last_seen_ms / 1000)
+                                             : std::nullopt));
+    for (const auto& s : g.sources) {
+      if (&s - g.sources.data() >= 3) break;
+      line("  source " + s.source + (s.line_no ? ":" + std::to_string(s.line_no) : ""));
+    }
+    for (const auto& raw : g.raw) {
+      if (&raw - g.raw.data() >= 5) break;
+      line("  " + raw);
+    }
+  }
+  vm.scroll = scroll_;
+  vm.hints = "A allow  D deny  I ignore  G/E/V alternatives  O owner  U audit  N edit  T target  P pair  Esc back";
+  return vm;
+}
+
+ViewModel App::review_view() const {
+  ViewModel vm;
+  vm.title = "aatune — review: " + std::to_string(accepted_.size()) + " rule(s) in " +
+             std::to_string(preview_.files.size()) + " file(s)";
+  for (const auto& w : preview_.warnings) vm.rows.push_back({{"warning: " + w}, Style::kWarning});
+  for (const auto& f : preview_.files) {
+    vm.rows.push_back({{"=== " + f.path}, Style::kHeading});
+    size_t start = 0;
+    while (start < f.diff.size()) {
+      size_t end = f.diff.find('\n', start);
+      if (end == std::string::npos) end = f.diff.size();
+      std::string l = f.diff.substr(start, end - start);
+      const Style s = l.starts_with("+") && !l.starts_with("+++") ? Style::kAdded
+                      : l.starts_with("-") && !l.starts_with("---") ? Style::kRemoved
+                                                                     : Style::kNormal;
+      vm.rows.push_back({{std::move(l)}, s});
+      start = end + 1;
+    }
+  }
+  if (preview_.files.empty()) vm.rows.push_back({{"(the accepted rules are already present)"}});
+  vm.scroll = scroll_;
+  vm.hints = "y/Enter validate, write and reload   Esc back   PgUp/PgDn scroll";
+  return vm;
+}
+
+ViewModel App::view() const {
+  ViewModel vm;
+  switch (screen_) {
+    case ScreenId::kProfiles: vm = profiles_view(); break;
+    case ScreenId::kGroups: vm = groups_view(); break;
+    case ScreenId::kDetail:
+      vm = items_.empty() ? groups_view() : detail_view();
+      break;
+    case ScreenId::kReview: vm = review_view(); break;
+  }
+  if (!accepted_.empty()) vm.title += "   [" + std::to_string(accepted_.size()) + " unsaved]";
+  switch (prompt_) {
+    case Prompt::kQuit:
+      vm.status = std::to_string(accepted_.size()) +
+                  " accepted rule(s) not saved. Quit anyway? [y/N]";
+      break;
+    case Prompt::kDisable:
+      vm.status = "Disable profile " +
+                  (screen_ == ScreenId::kProfiles && !profiles_.empty()
+                       ? profiles_[profile_sel_].name
+                       : profile_) +
+                  " (unload it and keep it off)? [y/N]";
+      break;
+    case Prompt::kUnverified:
+      vm.status = "Unverified evidence: the records could have been forged by any process "
+                  "(logger). Accept anyway? [y/N]";
+      break;
+    case Prompt::kEditRule: vm.status = "Rule: " + input_; break;
+    case Prompt::kSearch: vm.status = "/" + input_; break;
+    default: vm.status = status_; break;
+  }
+  if (help_) {
+    vm.overlay.push_back("Keys (any key closes this help)");
+    for (const auto& h : key_help()) {
+      std::string k(h.keys);
+      k.resize(std::max<size_t>(k.size(), 28), ' ');
+      vm.overlay.push_back("  " + k + std::string(h.what));
+    }
+  }
+  return vm;
+}
+
+}  // namespace aatune::tui
