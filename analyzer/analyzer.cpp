@@ -90,7 +90,9 @@ std::string logged_mask(const collector::Event& e) {
   return e.denied_mask.value_or(e.requested_mask.value_or(""));
 }
 
-bool is_unconfined(std::string_view label) { return label.empty() || label == "unconfined"; }
+bool is_unconfined(std::string_view label) {
+  return label.empty() || label == "unconfined";
+}
 
 // The profiles of a (possibly stacked) label: "a//&b" -> {"a", "b"}; ":ns:x" kept as written.
 std::vector<std::string> stack_components(std::string_view label) {
@@ -110,7 +112,8 @@ std::vector<std::string> stack_components(std::string_view label) {
 
 class VariableIndex {
  public:
-  explicit VariableIndex(const std::vector<std::pair<std::string, std::vector<std::string>>>& vars) {
+  explicit VariableIndex(
+      const std::vector<std::pair<std::string, std::vector<std::string>>>& vars) {
     for (const auto& [name, values] : vars) raw_[name] = values;
     for (const auto& [name, values] : vars) {
       std::set<std::string> seen;
@@ -251,8 +254,8 @@ class VariableIndex {
     size_t start = open + 1;
     commas.push_back(close);
     for (size_t c : commas) {
-      for (auto& x : expand_braces(v.substr(0, open) + v.substr(start, c - start) +
-                                   v.substr(close + 1))) {
+      for (auto& x :
+           expand_braces(v.substr(0, open) + v.substr(start, c - start) + v.substr(close + 1))) {
         out.push_back(std::move(x));
       }
       start = c + 1;
@@ -321,6 +324,7 @@ struct Draft {
   std::string exec_why;   // exec: why this mode
   std::vector<Alternative> alternatives;
   bool owner = false;
+  std::vector<std::string> notes;  // facts for the explanation (e.g. parser version needed)
   // Peer cross-check: the reciprocal rule the peer's profile needs, per confined peer.
   std::vector<std::pair<std::string, std::string>> reciprocal;  // (peer profile, rule)
   std::string reciprocal_class;
@@ -330,13 +334,26 @@ std::string perms_words(std::string_view perms) {
   std::vector<std::string> out;
   for (char c : perms) {
     switch (c) {
-      case 'm': out.push_back("map"); break;
-      case 'r': out.push_back("read"); break;
-      case 'w': out.push_back("write"); break;
-      case 'a': out.push_back("append to"); break;
-      case 'l': out.push_back("link"); break;
-      case 'k': out.push_back("lock"); break;
-      default: break;
+      case 'm':
+        out.push_back("map");
+        break;
+      case 'r':
+        out.push_back("read");
+        break;
+      case 'w':
+        out.push_back("write");
+        break;
+      case 'a':
+        out.push_back("append to");
+        break;
+      case 'l':
+        out.push_back("link");
+        break;
+      case 'k':
+        out.push_back("lock");
+        break;
+      default:
+        break;
     }
   }
   if (out.size() > 1) {
@@ -470,8 +487,8 @@ class Engine {
         p.pair = id;
         p.severity = out[i].severity;
         p.unverified = out[i].unverified;
-        p.why.text = d.profile + "'s " + d.rule_class + " access to " + peer +
-                     " also needs " + peer + " to allow the other side: " + p.why.text;
+        p.why.text = d.profile + "'s " + d.rule_class + " access to " + peer + " also needs " +
+                     peer + " to allow the other side: " + p.why.text;
         by_rule.emplace(std::pair{p.profile, p.rule}, out.size());
         out.push_back(std::move(p));
       }
@@ -623,10 +640,10 @@ class Engine {
         if (!dir && dot != std::string_view::npos && dot > 0 && dot + 1 < base.size()) {
           auto ext = quote_literal(std::string("/") + std::string(base.substr(dot)), true);
           if (ext && ext->front() == '/') {
-            d.alternatives.push_back({Alternative::Kind::kExtension,
-                                      owner + with("*" + ext->substr(1)) + " " + perms + ",",
-                                      "every " + std::string(base.substr(dot)) + " file in " +
-                                          parent});
+            d.alternatives.push_back(
+                {Alternative::Kind::kExtension,
+                 owner + with("*" + ext->substr(1)) + " " + perms + ",",
+                 "every " + std::string(base.substr(dot)) + " file in " + parent});
           }
         }
       }
@@ -644,7 +661,7 @@ class Engine {
       std::string_view t = s.text;
       if (t.starts_with("owner ")) t.remove_prefix(6);
       return t.find_first_of("*?[{@") == std::string_view::npos ? t.size()
-                                                                 : t.find_first_of("*?[{@");
+                                                                : t.find_first_of("*?[{@");
     };
     std::stable_sort(abs.begin(), abs.end(), [&](const auto& a, const auto& b) {
       return literal_len(a.second) > literal_len(b.second);
@@ -685,8 +702,10 @@ class Engine {
       modes.push_back({"Cx", "run it under the child profile of " + d.profile});
       d.exec_why = d.profile + " has a child profile for it: Cx";
     } else if (trusted_daemon) {
-      modes.push_back({"PUx", "its own profile if one appears, else unconfined like the other "
-                              "helpers of " + d.profile});
+      modes.push_back({"PUx",
+                       "its own profile if one appears, else unconfined like the other "
+                       "helpers of " +
+                           d.profile});
       d.exec_why = "helpers of " + d.profile + " get PUx";
     } else {
       modes.push_back({"ix", "inherit " + d.profile + "'s confinement"});
@@ -698,8 +717,10 @@ class Engine {
     };
     add("ix", "inherit " + d.profile + "'s confinement");
     if (child) add("Cx", "run it under the child profile");
-    if (target_profile) add("PUx", "its profile, else unconfined");
-    else add("PUx", "no profile for it today: runs unconfined until one exists");
+    if (target_profile)
+      add("PUx", "its profile, else unconfined");
+    else
+      add("PUx", "no profile for it today: runs unconfined until one exists");
     add("Ux", "leaves AppArmor entirely (critical)");
     d.exec_mode = modes.front().first;
     d.rule = *q + " " + d.exec_mode + ",";
@@ -729,8 +750,8 @@ class Engine {
     }
     if (cls == "capability") {
       d.action = "use capability " + g.key.target;
-      if (g.key.target.empty() || g.key.target.find_first_not_of("abcdefghijklmnopqrstuvwxyz_") !=
-                                      std::string::npos) {
+      if (g.key.target.empty() ||
+          g.key.target.find_first_not_of("abcdefghijklmnopqrstuvwxyz_") != std::string::npos) {
         d.refused = "the capability name \"" + g.key.target + "\" is not known";
         return;
       }
@@ -745,7 +766,8 @@ class Engine {
       }
       // Never the ports or addresses: a local port is usually ephemeral, and coarse network
       // rules mediate by family and type only.
-      d.rule = "network " + family + (type.empty() || type.starts_with("unknown") ? "" : " " + type) + ",";
+      d.rule = "network " + family +
+               (type.empty() || type.starts_with("unknown") ? "" : " " + type) + ",";
     } else if (cls == "unix") {
       const std::string access = sorted_access(mask);
       const std::string type = e.net_sock_type.value_or("");
@@ -764,9 +786,10 @@ class Engine {
         d.reciprocal_class = "unix";
         for (const auto& comp : stack_components(peer)) {
           if (is_unconfined(comp)) continue;
-          std::string rr = "unix (" + map_words(mask, +[](std::string_view w) {
-                             return unix_reciprocal(w);
-                           }) + ")";
+          std::string rr = "unix (" +
+                           map_words(
+                               mask, +[](std::string_view w) { return unix_reciprocal(w); }) +
+                           ")";
           if (!type.empty()) rr += " type=" + type;
           rr += " peer=(label=" + peer_token(d.profile, comp, use_profile_name_) + "),";
           d.reciprocal.push_back({comp, rr});
@@ -785,9 +808,10 @@ class Engine {
       if (!is_unconfined(peer)) {
         for (const auto& comp : stack_components(peer)) {
           if (is_unconfined(comp)) continue;
-          std::string rr = "signal (" + map_words(mask, +[](std::string_view w) {
-                             return signal_reciprocal(w);
-                           }) + ")";
+          std::string rr = "signal (" +
+                           map_words(
+                               mask, +[](std::string_view w) { return signal_reciprocal(w); }) +
+                           ")";
           if (!sig.empty()) rr += " set=(" + sig + ")";
           rr += " peer=" + peer_token(d.profile, comp, use_profile_name_) + ",";
           d.reciprocal.push_back({comp, rr});
@@ -804,17 +828,18 @@ class Engine {
         for (const auto& comp : stack_components(peer)) {
           if (is_unconfined(comp)) continue;
           d.reciprocal.push_back(
-              {comp, "ptrace (" + map_words(mask, +[](std::string_view w) {
-                       return ptrace_reciprocal(w);
-                     }) + ") peer=" + peer_token(d.profile, comp, use_profile_name_) + ","});
+              {comp, "ptrace (" +
+                         map_words(
+                             mask, +[](std::string_view w) { return ptrace_reciprocal(w); }) +
+                         ") peer=" + peer_token(d.profile, comp, use_profile_name_) + ","});
         }
       }
     } else if (cls == "dbus") {
       const std::string access = sorted_access(mask);
       const std::string bus = e.dbus_bus.value_or("");
       const std::string peer = e.peer_profile.value_or("");
-      d.action = "dbus " + access + " " + e.dbus_interface.value_or("") + "." +
-                 e.dbus_member.value_or("");
+      d.action =
+          "dbus " + access + " " + e.dbus_interface.value_or("") + "." + e.dbus_member.value_or("");
       auto field = [](std::string_view k, const std::optional<std::string>& v) {
         return v && !v->empty() ? " " + std::string(k) + "=" + label_or_raw(*v) : std::string();
       };
@@ -833,16 +858,15 @@ class Engine {
           if (!label.empty()) parts.push_back("label=" + std::string(label));
           return parts.empty() ? std::string() : " peer=(" + join(parts, ", ") + ")";
         };
-        d.rule = "dbus (" + access + ")" + common +
-                 peer_for(peer.empty() ? "" : peer_token(peer, d.profile, use_profile_name_),
-                          e.name) +
-                 ",";
+        d.rule =
+            "dbus (" + access + ")" + common +
+            peer_for(peer.empty() ? "" : peer_token(peer, d.profile, use_profile_name_), e.name) +
+            ",";
         if (!is_unconfined(peer)) {
           for (const auto& comp : stack_components(peer)) {
             if (is_unconfined(comp)) continue;
-            const std::string ra = map_words(mask, +[](std::string_view w) {
-              return signal_reciprocal(w);
-            });
+            const std::string ra = map_words(
+                mask, +[](std::string_view w) { return signal_reciprocal(w); });
             d.reciprocal.push_back({comp, "dbus (" + ra + ")" + common + " peer=(label=" +
                                               peer_token(d.profile, comp, use_profile_name_) +
                                               "),"});
@@ -892,6 +916,10 @@ class Engine {
       d.action = e.operation.value_or(cls);
       d.refused = "no rule class for \"" + cls + "\" records";
       return;
+    }
+    if (cls == "userns" || cls == "io_uring" || cls == "mqueue") {
+      // Debian 12's apparmor_parser (3.0) has no such rule; it came with AppArmor 4.0.
+      d.notes.push_back(cls + " rules need apparmor_parser 4.0 or later");
     }
     if (d.request.text.empty()) d.request = make_request(cls, d.rule, false);
   }
@@ -958,9 +986,9 @@ class Engine {
     for (size_t i = 0; i < files.size(); ++i) p.targets.push_back({files[i], i == 0});
     // libvirt guests: the UUID in the profile name becomes the VM's name for people.
     if (d.profile.starts_with("libvirt-")) {
-      const std::string uuid = d.profile.substr(8, d.profile.find("//") == std::string::npos
-                                                       ? std::string::npos
-                                                       : d.profile.find("//") - 8);
+      const std::string uuid =
+          d.profile.substr(8, d.profile.find("//") == std::string::npos ? std::string::npos
+                                                                        : d.profile.find("//") - 8);
       auto it = options_.vm_names.find(uuid);
       if (it != options_.vm_names.end()) p.vm_name = it->second;
     }
@@ -982,9 +1010,11 @@ class Engine {
     const std::string who = subject(d);
     const std::string denied = who + " may not " + d.action;
     if (g && g->unverified) {
-      x.notes.push_back("evidence is unverified: the record could have been written by any "
-                        "user (not from the kernel or auditd)");
+      x.notes.push_back(
+          "evidence is unverified: the record could have been written by any "
+          "user (not from the kernel or auditd)");
     }
+    x.notes.insert(x.notes.end(), d.notes.begin(), d.notes.end());
     if (!p.profile_in_tree) {
       const size_t sep = d.profile.rfind("//");
       if (sep != std::string::npos && policy_.has_profile(d.profile.substr(0, sep))) {
@@ -1000,8 +1030,10 @@ class Engine {
     const std::string info = g ? g->sample.info.value_or("") : "";
     if (info.find("disconnected path") != std::string::npos) {
       x.code = WhyCode::kDisconnectedPath;
-      x.text = denied + ": the path was disconnected from the namespace root; "
-               "flags=(attach_disconnected) on " + d.profile + " names it from its own root";
+      x.text = denied +
+               ": the path was disconnected from the namespace root; "
+               "flags=(attach_disconnected) on " +
+               d.profile + " names it from its own root";
       return x;
     }
     if (d.rule_class == "exec" && info.find("profile transition not found") != std::string::npos) {
@@ -1012,7 +1044,8 @@ class Engine {
     CoverageAnswer cov;
     if (!d.request.text.empty()) cov = policy_.coverage(d.profile, d.request);
     const bool complain = (g && g->complain_only()) || policy_.in_complain_mode(d.profile);
-    if (complain) x.notes.push_back(d.profile + " is in complain mode: this was allowed and logged");
+    if (complain)
+      x.notes.push_back(d.profile + " is in complain mode: this was allowed and logged");
     switch (cov.kind) {
       case CoverageAnswer::Kind::kDenied:
         x.code = WhyCode::kExplicitDeny;
@@ -1024,20 +1057,21 @@ class Engine {
       case CoverageAnswer::Kind::kAllowed:
         x.code = WhyCode::kAlreadyAllowed;
         x.site = cov.site;
-        x.text = denied + ": a rule on disk already allows it" +
-                 (cov.site ? " (" + cov.site->file + ":" + std::to_string(cov.site->line) + ")"
-                           : "") +
-                 ", so the loaded policy is older than the file: reload " + d.profile;
+        x.text =
+            denied + ": a rule on disk already allows it" +
+            (cov.site ? " (" + cov.site->file + ":" + std::to_string(cov.site->line) + ")" : "") +
+            ", so the loaded policy is older than the file: reload " + d.profile;
         return x;
       case CoverageAnswer::Kind::kOwnerOnly:
         x.code = WhyCode::kOwnerMismatch;
         x.site = cov.site;
-        x.text = denied + ": only an owner rule covers it" +
-                 (cov.site ? " (" + cov.site->file + ":" + std::to_string(cov.site->line) + ")"
-                           : "") +
-                 " and the file is not owned by the process's fsuid";
+        x.text =
+            denied + ": only an owner rule covers it" +
+            (cov.site ? " (" + cov.site->file + ":" + std::to_string(cov.site->line) + ")" : "") +
+            " and the file is not owned by the process's fsuid";
         return x;
-      case CoverageAnswer::Kind::kNone: break;
+      case CoverageAnswer::Kind::kNone:
+        break;
     }
     if (complain) {
       x.code = WhyCode::kComplainMode;
@@ -1063,29 +1097,46 @@ class Engine {
 
 std::string_view to_string(WhyCode code) {
   switch (code) {
-    case WhyCode::kNoRule: return "no-rule";
-    case WhyCode::kExplicitDeny: return "explicit-deny";
-    case WhyCode::kAlreadyAllowed: return "already-allowed";
-    case WhyCode::kOwnerMismatch: return "owner-mismatch";
-    case WhyCode::kDisconnectedPath: return "disconnected-path";
-    case WhyCode::kNoTransitionProfile: return "no-transition-profile";
-    case WhyCode::kComplainMode: return "complain-mode";
-    case WhyCode::kMissingChild: return "missing-child";
-    case WhyCode::kProfileNotInTree: return "profile-not-in-tree";
+    case WhyCode::kNoRule:
+      return "no-rule";
+    case WhyCode::kExplicitDeny:
+      return "explicit-deny";
+    case WhyCode::kAlreadyAllowed:
+      return "already-allowed";
+    case WhyCode::kOwnerMismatch:
+      return "owner-mismatch";
+    case WhyCode::kDisconnectedPath:
+      return "disconnected-path";
+    case WhyCode::kNoTransitionProfile:
+      return "no-transition-profile";
+    case WhyCode::kComplainMode:
+      return "complain-mode";
+    case WhyCode::kMissingChild:
+      return "missing-child";
+    case WhyCode::kProfileNotInTree:
+      return "profile-not-in-tree";
   }
   return "no-rule";
 }
 
 std::string_view to_string(Alternative::Kind kind) {
   switch (kind) {
-    case Alternative::Kind::kGlob: return "glob";
-    case Alternative::Kind::kRecursive: return "recursive";
-    case Alternative::Kind::kExtension: return "extension";
-    case Alternative::Kind::kVariable: return "variable";
-    case Alternative::Kind::kAbstraction: return "abstraction";
-    case Alternative::Kind::kOwner: return "owner";
-    case Alternative::Kind::kExecMode: return "exec-mode";
-    case Alternative::Kind::kFlag: return "flag";
+    case Alternative::Kind::kGlob:
+      return "glob";
+    case Alternative::Kind::kRecursive:
+      return "recursive";
+    case Alternative::Kind::kExtension:
+      return "extension";
+    case Alternative::Kind::kVariable:
+      return "variable";
+    case Alternative::Kind::kAbstraction:
+      return "abstraction";
+    case Alternative::Kind::kOwner:
+      return "owner";
+    case Alternative::Kind::kExecMode:
+      return "exec-mode";
+    case Alternative::Kind::kFlag:
+      return "flag";
   }
   return "glob";
 }

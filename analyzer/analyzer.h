@@ -36,15 +36,23 @@ enum class WhyCode {
 
 struct Explanation {
   WhyCode code = WhyCode::kNoRule;
-  std::string text;               ///< One sentence for people.
-  std::optional<RuleSite> site;   ///< The rule that decided it, when one did.
-  std::vector<std::string> notes; ///< Extra facts (unverified evidence, complain mode, …).
+  std::string text;                ///< One sentence for people.
+  std::optional<RuleSite> site;    ///< The rule that decided it, when one did.
+  std::vector<std::string> notes;  ///< Extra facts (unverified evidence, complain mode, …).
 };
 
 /// Another way to write the rule.
 struct Alternative {
-  enum class Kind { kGlob, kRecursive, kExtension, kVariable, kAbstraction, kOwner, kExecMode,
-                    kFlag };
+  enum class Kind {
+    kGlob,
+    kRecursive,
+    kExtension,
+    kVariable,
+    kAbstraction,
+    kOwner,
+    kExecMode,
+    kFlag
+  };
   Kind kind = Kind::kGlob;
   std::string text;  ///< The rule (or include / flag) as it would be written.
   std::string note;  ///< When it is the better choice, or what it costs.
@@ -59,8 +67,8 @@ struct TargetChoice {
 };
 
 struct Proposal {
-  size_t id = 0;             ///< 1-based, in output order.
-  std::string profile;       ///< Where the rule belongs (full hname).
+  size_t id = 0;        ///< 1-based, in output order.
+  std::string profile;  ///< Where the rule belongs (full hname).
   std::string rule_class;
   std::vector<size_t> groups;  ///< Indices into Analysis::grouped.groups this proposal answers.
   /// The minimal rule, rendered with its trailing comma; empty when `refused` says why not.

@@ -100,7 +100,9 @@ std::string to_string(const GroupKey& k) {
 
 namespace {
 
-bool is_unverified(const collector::Event& e) { return e.trust == collector::Trust::kUnverified; }
+bool is_unverified(const collector::Event& e) {
+  return e.trust == collector::Trust::kUnverified;
+}
 
 std::optional<int64_t> event_ms(const collector::Event& e) {
   if (!e.epoch) return std::nullopt;
@@ -119,10 +121,17 @@ Grouped group_events(std::span<const LoggedEvent> events) {
     switch (e.event) {
       case EventType::kDenied:
       case EventType::kAllowed:
-      case EventType::kKilled: break;
-      case EventType::kStatus: ++out.other.status; continue;
-      case EventType::kAudit: ++out.other.audit; continue;
-      default: ++out.other.other; continue;
+      case EventType::kKilled:
+        break;
+      case EventType::kStatus:
+        ++out.other.status;
+        continue;
+      case EventType::kAudit:
+        ++out.other.audit;
+        continue;
+      default:
+        ++out.other.other;
+        continue;
     }
     GroupKey key = group_key(e);
     if (key.profile.empty() || key.rule_class == "status") {

@@ -22,15 +22,28 @@ std::string file_perms_from_mask(std::string_view mask) {
   bool m = false, r = false, w = false, a = false, l = false, k = false;
   for (char c : mask) {
     switch (c) {
-      case 'm': m = true; break;
-      case 'r': r = true; break;
+      case 'm':
+        m = true;
+        break;
+      case 'r':
+        r = true;
+        break;
       case 'w':
       case 'c':
-      case 'd': w = true; break;
-      case 'a': a = true; break;
-      case 'l': l = true; break;
-      case 'k': k = true; break;
-      default: break;  // x (exec), ':' (old owner::other form), unknown letters
+      case 'd':
+        w = true;
+        break;
+      case 'a':
+        a = true;
+        break;
+      case 'l':
+        l = true;
+        break;
+      case 'k':
+        k = true;
+        break;
+      default:
+        break;  // x (exec), ':' (old owner::other form), unknown letters
     }
   }
   return canonical(m, r, w, a, l, k);

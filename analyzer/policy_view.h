@@ -67,7 +67,8 @@ class PolicyView {
                                                 const Request& request) const = 0;
   /// The exec modes (`ix`, `PUx`, …) that `profile`'s own rules already use, for the exec
   /// default ("helpers of a trusted daemon get PUx").
-  [[nodiscard]] virtual std::vector<std::string> exec_modes_used(std::string_view profile) const = 0;
+  [[nodiscard]] virtual std::vector<std::string> exec_modes_used(
+      std::string_view profile) const = 0;
   /// Variables defined in the tree (tunables included): name without `@{}` → values.
   [[nodiscard]] virtual std::vector<std::pair<std::string, std::vector<std::string>>> variables()
       const = 0;

@@ -11,17 +11,17 @@ constexpr std::array<std::string_view, 6> kCriticalCaps{"sys_module", "mac_admin
                                                         "sys_rawio",  "bpf",       "sys_boot"};
 // Capabilities that bypass the kernel's own access checks or change identities.
 constexpr std::array<std::string_view, 11> kHighCaps{
-    "sys_admin", "sys_ptrace", "dac_override", "dac_read_search", "setuid", "setgid",
+    "sys_admin", "sys_ptrace", "dac_override", "dac_read_search", "setuid",       "setgid",
     "fowner",    "chown",      "net_admin",    "perfmon",         "audit_control"};
 
 // Where a write changes the system itself (configuration, binaries, boot, kernel knobs).
-constexpr std::array<std::string_view, 10> kSystemDirs{"/etc/",  "/usr/",  "/boot/", "/bin/",
-                                                       "/sbin/", "/lib/",  "/lib64/", "/opt/",
+constexpr std::array<std::string_view, 10> kSystemDirs{"/etc/",  "/usr/",     "/boot/",  "/bin/",
+                                                       "/sbin/", "/lib/",     "/lib64/", "/opt/",
                                                        "/sys/",  "/proc/sys/"};
 // Where even a read leaks secrets.
 constexpr std::array<std::string_view, 7> kSecretPaths{
-    "/etc/shadow", "/etc/gshadow", "/etc/sudoers", "/root/", "/etc/ssh/ssh_host_", "/.ssh/",
-    "/etc/apparmor"};
+    "/etc/shadow",        "/etc/gshadow", "/etc/sudoers", "/root/",
+    "/etc/ssh/ssh_host_", "/.ssh/",       "/etc/apparmor"};
 
 bool contains(auto& list, std::string_view v) {
   for (auto x : list) {
@@ -48,16 +48,22 @@ bool mentions_any(std::string_view path, auto& parts) {
   return false;
 }
 
-SeverityAssessment rate(Severity level, std::string reason) { return {level, std::move(reason)}; }
+SeverityAssessment rate(Severity level, std::string reason) {
+  return {level, std::move(reason)};
+}
 
 }  // namespace
 
 std::string_view to_string(Severity severity) {
   switch (severity) {
-    case Severity::kLow: return "low";
-    case Severity::kMedium: return "medium";
-    case Severity::kHigh: return "high";
-    case Severity::kCritical: return "critical";
+    case Severity::kLow:
+      return "low";
+    case Severity::kMedium:
+      return "medium";
+    case Severity::kHigh:
+      return "high";
+    case Severity::kCritical:
+      return "critical";
   }
   return "low";
 }
@@ -75,8 +81,7 @@ SeverityAssessment assess_severity(const GroupKey& key, std::string_view file_pe
     // Unconfined execution leaves AppArmor entirely: the child can do anything the user can.
     if (exec_mode == "ux" || exec_mode == "Ux")
       return rate(Severity::kCritical, "unconfined exec (ux)");
-    if (has_any(exec_mode, "Uu"))
-      return rate(Severity::kHigh, "exec may fall back to unconfined");
+    if (has_any(exec_mode, "Uu")) return rate(Severity::kHigh, "exec may fall back to unconfined");
     return rate(Severity::kMedium, "exec of another program");
   }
   if (cls == "ptrace") {
@@ -99,7 +104,8 @@ SeverityAssessment assess_severity(const GroupKey& key, std::string_view file_pe
                    path.starts_with("/sys/kernel/security/")))
       return rate(Severity::kCritical, "write to boot files or the security policy");
     if (writes && under_any(path, kSystemDirs))
-      return rate(Severity::kHigh, "write under " + std::string(path.substr(0, path.find('/', 1) + 1)));
+      return rate(Severity::kHigh,
+                  "write under " + std::string(path.substr(0, path.find('/', 1) + 1)));
     if (mentions_any(path, kSecretPaths)) return rate(Severity::kHigh, "access to secrets");
     if (writes) return rate(Severity::kMedium, "write access");
     return rate(Severity::kLow, "");

@@ -5,7 +5,9 @@
 namespace aatune::analyzer {
 namespace {
 
-RuleSite site_of(const rules::RuleEntry& e) { return {e.file, e.line, e.text}; }
+RuleSite site_of(const rules::RuleEntry& e) {
+  return {e.file, e.line, e.text};
+}
 
 std::string first_rule_granting(const std::vector<rules::RuleEntry>& rules,
                                 const rules::Rule& request, bool owner, const rules::Variables& v,
@@ -23,7 +25,9 @@ std::string first_rule_granting(const std::vector<rules::RuleEntry>& rules,
 
 }  // namespace
 
-bool TreeView::has_profile(std::string_view name) const { return tree_.find(name) != nullptr; }
+bool TreeView::has_profile(std::string_view name) const {
+  return tree_.find(name) != nullptr;
+}
 
 bool TreeView::in_complain_mode(std::string_view name) const {
   const rules::Profile* p = tree_.find(name);
@@ -42,7 +46,8 @@ CoverageAnswer TreeView::coverage(std::string_view profile, const Request& reque
   if (!cov) return {};
   CoverageAnswer out;
   switch (cov->kind) {
-    case rules::CoverageKind::kNone: break;
+    case rules::CoverageKind::kNone:
+      break;
     case rules::CoverageKind::kAllowed:
       out.kind = CoverageAnswer::Kind::kAllowed;
       if (cov->allow) out.site = site_of(*cov->allow);
@@ -91,7 +96,9 @@ std::vector<std::pair<std::string, RuleSite>> TreeView::abstractions_allowing(
   return out;
 }
 
-bool TreeView::uses_profile_name_variable() const { return tree_.uses_profile_name_variable; }
+bool TreeView::uses_profile_name_variable() const {
+  return tree_.uses_profile_name_variable;
+}
 
 std::vector<TargetFile> TreeView::target_files(std::string_view profile) const {
   std::vector<TargetFile> out;

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/common.h"
 #include "collector/format.h"
 #include "collector/parser.h"
 #include "collector/reader.h"
@@ -26,71 +27,6 @@ constexpr std::string_view kUsage =
 
 enum class Format { kJson, kAalogparse };
 
-template <typename T>
-void put(nlohmann::ordered_json& j, const char* key, const std::optional<T>& value) {
-  if (value) j[key] = *value;
-}
-
-nlohmann::ordered_json to_json(const Event& ev) {
-  nlohmann::ordered_json j;
-  j["event"] = collector::to_string(ev.event);
-  put(j, "audit_id", ev.audit_id);
-  put(j, "operation", ev.operation);
-  put(j, "class", ev.rule_class);
-  put(j, "requested_mask", ev.requested_mask);
-  put(j, "denied_mask", ev.denied_mask);
-  put(j, "fsuid", ev.fsuid);
-  put(j, "ouid", ev.ouid);
-  put(j, "profile", ev.profile);
-  put(j, "peer_profile", ev.peer_profile);
-  put(j, "peer", ev.peer);
-  put(j, "name", ev.name);
-  put(j, "name2", ev.name2);
-  put(j, "comm", ev.comm);
-  put(j, "namespace", ev.ns);
-  put(j, "attribute", ev.attribute);
-  put(j, "task", ev.task);
-  put(j, "parent", ev.parent);
-  put(j, "magic_token", ev.magic_token);
-  put(j, "info", ev.info);
-  put(j, "peer_info", ev.info_peer);
-  put(j, "error_code", ev.error_code);
-  put(j, "pid", ev.pid);
-  put(j, "peer_pid", ev.peer_pid);
-  put(j, "active_hat", ev.active_hat);
-  put(j, "execpath", ev.execpath);
-  put(j, "net_family", ev.net_family);
-  put(j, "net_sock_type", ev.net_sock_type);
-  put(j, "net_protocol", ev.net_protocol);
-  put(j, "net_local_addr", ev.net_local_addr);
-  put(j, "net_local_port", ev.net_local_port);
-  put(j, "net_foreign_addr", ev.net_foreign_addr);
-  put(j, "net_foreign_port", ev.net_foreign_port);
-  put(j, "net_addr", ev.net_addr);
-  put(j, "peer_addr", ev.peer_addr);
-  put(j, "dbus_bus", ev.dbus_bus);
-  put(j, "dbus_path", ev.dbus_path);
-  put(j, "dbus_interface", ev.dbus_interface);
-  put(j, "dbus_member", ev.dbus_member);
-  put(j, "signal", ev.signal);
-  put(j, "fs_type", ev.fs_type);
-  put(j, "flags", ev.flags);
-  put(j, "src_name", ev.src_name);
-  put(j, "epoch", ev.epoch);
-  put(j, "audit_sub_id", ev.audit_sub_id);
-  if (!ev.extra.empty()) {
-    auto& extra = j["extra"] = nlohmann::ordered_json::object();
-    for (const auto& [key, value] : ev.extra) extra[key] = value;  // a repeated key: last wins
-  }
-  if (!ev.record_type_name.empty()) j["record_type"] = ev.record_type_name;
-  j["container"] = collector::to_string(ev.container);
-  j["trust"] = collector::to_string(ev.trust);
-  put(j, "host", ev.host);
-  put(j, "timestamp", ev.timestamp);
-  put(j, "sender_uid", ev.sender_uid);
-  return j;
-}
-
 struct Totals {
   std::map<std::string, uint64_t, std::less<>> per_class;
   uint64_t records = 0;
@@ -98,6 +34,51 @@ struct Totals {
   uint64_t other = 0;
   uint64_t lines = 0;
 };
+
+void warn_invalid(std::ostream& err, const std::string& display, uint64_t line_no,
+                  const collector::ParseError& error) {
+  err << "aatune: warning: " << display << ':' << line_no << ": " << error.message;
+  if (!error.field.empty()) err << " (field " << error.field << ')';
+  err << '\n';
+}
+
+// --count: the hot loop over whole logs. Lines are borrowed from the reader's buffer and one
+// Event is reused, so a record costs no allocation; classify_line() decides like parse_line().
+std::expected<void, collector::ReaderError> count_records(collector::LineReader& reader,
+                                                          const std::string& display,
+                                                          Totals& totals, std::ostream& err) {
+  Event event;
+  while (true) {
+    auto next = reader.next_view();
+    if (!next) return std::unexpected(next.error());
+    if (!*next) return {};
+    const collector::LineView& line = **next;
+    ++totals.lines;
+    if (reader.last_truncated()) {
+      ++totals.invalid;
+      err << "aatune: warning: " << display << ':' << line.line_no
+          << ": line longer than 1 MiB, skipped\n";
+      continue;
+    }
+    if (line.text.empty()) continue;
+    if (auto error = collector::classify_line(line.text, event)) {
+      if (error->kind == collector::ParseError::Kind::kInvalid) {
+        ++totals.invalid;
+        warn_invalid(err, display, line.line_no, *error);
+      } else {
+        ++totals.other;
+      }
+      continue;
+    }
+    ++totals.records;
+    const std::string_view cls = collector::record_class(event);
+    if (auto it = totals.per_class.find(cls); it != totals.per_class.end()) {
+      ++it->second;
+    } else {
+      totals.per_class.emplace(std::string(cls), 1);
+    }
+  }
+}
 
 }  // namespace
 
@@ -161,6 +142,13 @@ int run_parse(const Invocation& inv) {
     const std::string& path = reader.path();
     const std::string display = path == "-" ? "<stdin>" : path;
     const std::string base = path == "-" ? "-" : std::filesystem::path(path).filename().string();
+    if (count) {
+      if (auto r = count_records(reader, display, totals, inv.err); !r) {
+        inv.err << "aatune: error: " << display << ": " << r.error().message << '\n';
+        return kExitUsage;
+      }
+      continue;
+    }
     while (true) {
       auto next = reader.next();
       if (!next) {
@@ -188,18 +176,13 @@ int run_parse(const Invocation& inv) {
       if (outcome.error) {
         if (outcome.error->kind == collector::ParseError::Kind::kInvalid) {
           ++totals.invalid;
-          inv.err << "aatune: warning: " << display << ':' << line.line_no << ": "
-                  << outcome.error->message;
-          if (!outcome.error->field.empty()) inv.err << " (field " << outcome.error->field << ')';
-          inv.err << '\n';
+          warn_invalid(inv.err, display, line.line_no, *outcome.error);
         } else {
           ++totals.other;
         }
       } else {
         ++totals.records;
-        if (count) ++totals.per_class[std::string(collector::record_class(outcome.event))];
       }
-      if (count) continue;
       if (format == Format::kAalogparse) {
         inv.out << collector::format_aalogparse(outcome.event, base);
       } else if (!outcome.error) {

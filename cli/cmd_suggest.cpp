@@ -16,8 +16,7 @@
 #include "analyzer/analyzer.h"
 #include "analyzer/tree_view.h"
 #include "cli/commands.h"
-#include "collector/parser.h"
-#include "collector/reader.h"
+#include "cli/common.h"
 #include "rules/profile_tree.h"
 
 namespace aatune::cli {
@@ -48,54 +47,6 @@ struct Options {
   std::vector<std::string> logs;
 };
 
-// The text between <tag> and </tag>, first occurrence.
-std::string xml_element(const std::string& text, std::string_view tag) {
-  const std::string open = "<" + std::string(tag) + ">";
-  const std::string close = "</" + std::string(tag) + ">";
-  const size_t a = text.find(open);
-  if (a == std::string::npos) return {};
-  const size_t b = text.find(close, a + open.size());
-  if (b == std::string::npos) return {};
-  std::string v = text.substr(a + open.size(), b - a - open.size());
-  const auto first = v.find_first_not_of(" \t\r\n");
-  const auto last = v.find_last_not_of(" \t\r\n");
-  return first == std::string::npos ? std::string() : v.substr(first, last - first + 1);
-}
-
-// libvirt names each guest profile libvirt-<uuid>; the domain XML maps the uuid to the name.
-std::map<std::string, std::string> read_vm_names(const std::string& dir, std::ostream& err) {
-  std::map<std::string, std::string> out;
-  std::error_code ec;
-  std::vector<fs::path> files;
-  if (fs::is_regular_file(dir, ec)) {
-    files.emplace_back(dir);
-  } else {
-    for (const auto& entry : fs::directory_iterator(dir, ec)) {
-      if (entry.path().extension() == ".xml") files.push_back(entry.path());
-    }
-  }
-  for (const auto& path : files) {
-    std::ifstream in(path);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    std::string text = ss.str();
-    // Comments may mention <uuid> or <name> (libvirt's own files do): drop them first.
-    for (size_t a = text.find("<!--"); a != std::string::npos; a = text.find("<!--", a)) {
-      const size_t b = text.find("-->", a);
-      text.erase(a, b == std::string::npos ? std::string::npos : b + 3 - a);
-    }
-    const std::string uuid = xml_element(text, "uuid");
-    const std::string name = xml_element(text, "name");
-    if (uuid.empty() || name.empty()) {
-      err << "aatune: warning: " << path.string() << ": no <uuid> or <name>; skipped\n";
-      continue;
-    }
-    out[uuid] = name;
-  }
-  if (ec) err << "aatune: warning: " << dir << ": " << ec.message() << "\n";
-  return out;
-}
-
 std::string time_text(std::optional<int64_t> ms) {
   if (!ms) return "?";
   const std::time_t t = *ms / 1000;
@@ -108,10 +59,14 @@ std::string time_text(std::optional<int64_t> ms) {
 
 std::string_view target_kind(analyzer::TargetFile::Kind k) {
   switch (k) {
-    case analyzer::TargetFile::Kind::kLocal: return "local";
-    case analyzer::TargetFile::Kind::kProfileFile: return "profile";
-    case analyzer::TargetFile::Kind::kLibvirtBase: return "libvirt-base";
-    case analyzer::TargetFile::Kind::kLibvirtFiles: return "libvirt-files";
+    case analyzer::TargetFile::Kind::kLocal:
+      return "local";
+    case analyzer::TargetFile::Kind::kProfileFile:
+      return "profile";
+    case analyzer::TargetFile::Kind::kLibvirtBase:
+      return "libvirt-base";
+    case analyzer::TargetFile::Kind::kLibvirtFiles:
+      return "libvirt-files";
   }
   return "local";
 }
@@ -149,19 +104,19 @@ nlohmann::ordered_json proposal_json(const Proposal& p, const Analysis& a) {
   if (!p.refused.empty()) j["refused"] = p.refused;
   auto& alts = j["alternatives"] = nlohmann::ordered_json::array();
   for (const auto& alt : p.alternatives) {
-    alts.push_back({{"kind", analyzer::to_string(alt.kind)}, {"text", alt.text}, {"note", alt.note}});
+    alts.push_back(
+        {{"kind", analyzer::to_string(alt.kind)}, {"text", alt.text}, {"note", alt.note}});
   }
   j["pair"] = p.pair ? nlohmann::ordered_json(*p.pair) : nullptr;
   j["peer_side"] = p.peer_side;
   nlohmann::ordered_json why{{"code", analyzer::to_string(p.why.code)}, {"text", p.why.text}};
   if (p.why.site) {
-    why["site"] = {{"file", p.why.site->file}, {"line", p.why.site->line},
-                   {"rule", p.why.site->text}};
+    why["site"] = {
+        {"file", p.why.site->file}, {"line", p.why.site->line}, {"rule", p.why.site->text}};
   }
   why["notes"] = p.why.notes;
   j["why"] = why;
-  j["severity"] = {{"level", analyzer::to_string(p.severity.level)},
-                   {"reason", p.severity.reason}};
+  j["severity"] = {{"level", analyzer::to_string(p.severity.level)}, {"reason", p.severity.reason}};
   auto& targets = j["targets"] = nlohmann::ordered_json::array();
   for (const auto& t : p.targets) {
     targets.push_back({{"kind", target_kind(t.file.kind)},
@@ -181,12 +136,9 @@ void print_json(std::ostream& out, const Analysis& a, uint64_t invalid) {
   nlohmann::ordered_json j;
   auto& props = j["proposals"] = nlohmann::ordered_json::array();
   for (const auto& p : a.proposals) props.push_back(proposal_json(p, a));
-  j["counts"] = {{"groups", a.grouped.groups.size()},
-                 {"proposals", a.proposals.size()},
-                 {"status", a.grouped.other.status},
-                 {"audit", a.grouped.other.audit},
-                 {"other", a.grouped.other.other},
-                 {"invalid", invalid}};
+  j["counts"] = {{"groups", a.grouped.groups.size()}, {"proposals", a.proposals.size()},
+                 {"status", a.grouped.other.status},  {"audit", a.grouped.other.audit},
+                 {"other", a.grouped.other.other},    {"invalid", invalid}};
   out << j.dump(2) << '\n';
 }
 
@@ -232,8 +184,10 @@ void print_text(std::ostream& out, const Analysis& a, const rules::ProfileTree& 
       }
     }
     out << "== " << title;
-    if (prof) out << "  [" << prof->file << "]";
-    else out << "  [profile not found in the tree]";
+    if (prof)
+      out << "  [" << prof->file << "]";
+    else
+      out << "  [profile not found in the tree]";
     out << '\n';
     for (const auto& p : a.proposals) {
       if (p.profile != profile) continue;
@@ -283,8 +237,8 @@ void print_text(std::ostream& out, const Analysis& a, const rules::ProfileTree& 
   }
   const auto& o = a.grouped.other;
   out << a.proposals.size() << " proposal(s) from " << a.grouped.groups.size()
-      << " group(s) of denials; not denials: " << o.status << " status, " << o.audit
-      << " audit, " << o.other << " other record(s)\n";
+      << " group(s) of denials; not denials: " << o.status << " status, " << o.audit << " audit, "
+      << o.other << " other record(s)\n";
 }
 
 }  // namespace
@@ -311,9 +265,12 @@ int run_suggest(const Invocation& inv) {
     } else if (a == "--format") {
       std::string f;
       if (!value(f)) return kExitUsage;
-      if (f == "text") opt.format = Format::kText;
-      else if (f == "json") opt.format = Format::kJson;
-      else if (f == "apparmor") opt.format = Format::kAppArmor;
+      if (f == "text")
+        opt.format = Format::kText;
+      else if (f == "json")
+        opt.format = Format::kJson;
+      else if (f == "apparmor")
+        opt.format = Format::kAppArmor;
       else {
         inv.err << "aatune: error: unknown format '" << f << "' (text, json or apparmor)\n";
         return kExitUsage;
@@ -325,16 +282,11 @@ int run_suggest(const Invocation& inv) {
       opt.logs.push_back(a);
     }
   }
+  if (opt.logs.empty()) opt.logs = default_logs();
   if (opt.logs.empty()) {
-    for (const char* p : {"/var/log/audit/audit.log", "/var/log/kern.log", "/var/log/syslog"}) {
-      std::error_code ec;
-      if (fs::is_regular_file(p, ec)) opt.logs.emplace_back(p);
-    }
-    if (opt.logs.empty()) {
-      inv.err << "aatune: error: no log found (/var/log/audit/audit.log, /var/log/kern.log, "
-                 "/var/log/syslog); name one\n";
-      return kExitUsage;
-    }
+    inv.err << "aatune: error: no log found (/var/log/audit/audit.log, /var/log/kern.log, "
+               "/var/log/syslog); name one\n";
+    return kExitUsage;
   }
 
   auto tree = rules::read_profile_tree(opt.profiles);
@@ -343,37 +295,13 @@ int run_suggest(const Invocation& inv) {
     return kExitUsage;
   }
 
-  std::vector<analyzer::LoggedEvent> events;
-  uint64_t invalid = 0;
-  for (const auto& path : opt.logs) {
-    auto reader = collector::LineReader::open(path);
-    if (!reader) {
-      inv.err << "aatune: error: " << reader.error().path << ": " << reader.error().message
-              << '\n';
-      return kExitUsage;
-    }
-    while (true) {
-      auto line = reader->next();
-      if (!line) {
-        inv.err << "aatune: error: " << line.error().path << ": " << line.error().message << '\n';
-        return kExitUsage;
-      }
-      if (!*line) break;
-      const auto& raw = **line;
-      if (!collector::may_be_apparmor(raw.text)) continue;
-      auto ev = collector::parse_line(raw.text);
-      if (!ev) {
-        if (ev.error().kind == collector::ParseError::Kind::kInvalid) {
-          ++invalid;
-          inv.err << "aatune: warning: " << path << ':' << raw.line_no << ": "
-                  << (ev.error().field.empty() ? "" : ev.error().field + ": ")
-                  << ev.error().message << '\n';
-        }
-        continue;
-      }
-      events.push_back({std::move(*ev), path, raw.line_no});
-    }
+  auto logged = read_log_events(opt.logs, inv.err);
+  if (!logged) {
+    inv.err << "aatune: error: " << logged.error() << '\n';
+    return kExitUsage;
   }
+  const auto& events = logged->events;
+  const uint64_t invalid = logged->invalid;
 
   analyzer::AnalyzeOptions aopt;
   if (!opt.libvirt_xml.empty()) aopt.vm_names = read_vm_names(opt.libvirt_xml, inv.err);
@@ -381,9 +309,16 @@ int run_suggest(const Invocation& inv) {
   const Analysis analysis = analyzer::analyze(events, view, aopt);
 
   switch (opt.format) {
-    case Format::kJson: print_json(inv.out, analysis, invalid); break;
-    case Format::kAppArmor: print_apparmor(inv.out, analysis); break;
-    case Format::kText: print_text(inv.out, analysis, *tree); break;
+    case Format::kJson:
+      print_json(inv.out, analysis, invalid);
+      break;
+    case Format::kAppArmor:
+      print_apparmor(inv.out, analysis);
+      break;
+    case Format::kText:
+      print_text(inv.out, analysis, *tree);
+      if (analysis.proposals.empty()) inv.out << "nothing to do\n";
+      break;
   }
   return analysis.proposals.empty() ? kExitOk : kExitFindings;
 }

@@ -5,9 +5,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <optional>
 #include <ostream>
@@ -18,6 +19,7 @@
 #include "analyzer/analyzer.h"
 #include "analyzer/tree_view.h"
 #include "cli/commands.h"
+#include "cli/common.h"
 #include "rules/diff.h"
 #include "rules/lifecycle.h"
 #include "rules/loader.h"
@@ -60,47 +62,6 @@ struct Options {
   tui::Size size{80, 24};
   std::vector<std::string> logs;
 };
-
-std::string first_element(const std::string& text, std::string_view tag) {
-  const std::string open = "<" + std::string(tag) + ">";
-  const size_t a = text.find(open);
-  if (a == std::string::npos) return {};
-  const size_t b = text.find("</" + std::string(tag) + ">", a);
-  if (b == std::string::npos) return {};
-  std::string v = text.substr(a + open.size(), b - a - open.size());
-  const auto f = v.find_first_not_of(" \t\r\n");
-  const auto l = v.find_last_not_of(" \t\r\n");
-  return f == std::string::npos ? std::string() : v.substr(f, l - f + 1);
-}
-
-// Domain XML (a file or a directory of *.xml) → uuid → VM name.
-std::map<std::string, std::string> vm_names(const std::string& dir) {
-  std::map<std::string, std::string> out;
-  if (dir.empty()) return out;
-  std::error_code ec;
-  std::vector<fs::path> files;
-  if (fs::is_regular_file(dir, ec)) {
-    files.emplace_back(dir);
-  } else {
-    for (const auto& e : fs::directory_iterator(dir, ec)) {
-      if (e.path().extension() == ".xml") files.push_back(e.path());
-    }
-  }
-  for (const auto& f : files) {
-    std::ifstream in(f);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    std::string text = ss.str();
-    for (size_t a = text.find("<!--"); a != std::string::npos; a = text.find("<!--", a)) {
-      const size_t b = text.find("-->", a);
-      text.erase(a, b == std::string::npos ? std::string::npos : b + 3 - a);
-    }
-    const std::string uuid = first_element(text, "uuid");
-    const std::string name = first_element(text, "name");
-    if (!uuid.empty() && !name.empty()) out[uuid] = name;
-  }
-  return out;
-}
 
 rules::RuleTarget rule_target(tui::TargetKind k) {
   switch (k) {
@@ -289,7 +250,9 @@ class RealBackend final : public tui::Backend {
     if (!res->changed()) return "nothing to write: the rules are already there";
     std::string msg = "saved " + std::to_string(accepted.size()) + " rule(s) to " +
                       std::to_string(res->diffs.size()) + " file(s), validated";
-    msg += reloaded ? ", reloaded" : res->skipped.empty() ? "" : "; " + join(res->skipped, "; ");
+    if (reloaded) msg += ", reloaded";
+    else if (!opts_.reload) msg += ", not reloaded (--no-reload)";
+    else if (!res->skipped.empty()) msg += "; " + join(res->skipped, "; ");
     return msg;
   }
 
@@ -298,7 +261,7 @@ class RealBackend final : public tui::Backend {
     auto loc = rules::find_profile(tree_dir_, profile);
     if (!loc) return std::unexpected(loc.error().message);
     auto r = rules::reload(loc->file, opts_.loader);
-    if (!r) return std::unexpected(*&r.error());
+    if (!r) return std::unexpected(r.error());
     if (!r->ok()) return std::unexpected("reload failed: " + first_line(r->output));
     return "reloaded " + std::string(profile);
   }
@@ -435,7 +398,9 @@ int run_tui(const Invocation& inv) {
     copts.loader.loader.clear();
     for (std::string w; words >> w;) copts.loader.loader.push_back(w);
   }
-  RealBackend backend(*db, opt->profiles, copts, vm_names(opt->libvirt_xml));
+  const auto names = opt->libvirt_xml.empty() ? std::map<std::string, std::string>()
+                                              : read_vm_names(opt->libvirt_xml, inv.err);
+  RealBackend backend(*db, opt->profiles, copts, names);
   if (auto r = backend.load_tree(); !r) {
     inv.err << "aatune: error: " << r.error() << '\n';
     return kExitUsage;

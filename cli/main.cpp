@@ -1,4 +1,6 @@
 // aatune: the entry point. Thin on purpose: it picks the subcommand and hands over.
+#include <unistd.h>
+
 #include <algorithm>
 #include <array>
 #include <iostream>
@@ -63,6 +65,10 @@ void print_usage(std::ostream& os) {
 
 int main(int argc, char** argv) {
   const std::vector<std::string> args(argv + std::min(argc, 1), argv + argc);
+  // Plain `aatune` on a terminal opens the triage TUI.
+  if (args.empty() && isatty(STDIN_FILENO) != 0 && isatty(STDOUT_FILENO) != 0) {
+    return aatune::cli::run_tui(Invocation{args, std::cout, std::cerr});
+  }
   if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
     print_usage(args.empty() ? std::cerr : std::cout);
     return args.empty() ? aatune::cli::kExitUsage : aatune::cli::kExitOk;

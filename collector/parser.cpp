@@ -394,8 +394,10 @@ bool is_label(Field f) {
 
 class RecordParser {
  public:
-  explicit RecordParser(Event& event, bool line_has_high_bit)
-      : event_(event), check_utf8_(line_has_high_bit) {}
+  /// `lean`: run every check but keep only what the event type and record_class() need (the
+  /// counting path); the other values are validated and dropped instead of being allocated.
+  explicit RecordParser(Event& event, bool line_has_high_bit, bool lean = false)
+      : event_(event), check_utf8_(line_has_high_bit), lean_(lean) {}
 
   /// Parses key=value pairs of `s` from `pos`. With `terminator` (the `'` closing a USER_AVC
   /// msg), stops after it and sets `closed`. False on error (see error()).
@@ -413,11 +415,13 @@ class RecordParser {
       while (pos < n && is_key_char(s[pos])) ++pos;
       if (pos == key_start || pos >= n || s[pos] != '=') {
         // `subj=/usr/sbin/cupsd (enforce)`: the mode suffix is unquoted and follows a space.
-        if (last_key_ == "subj" && s[key_start] == '(' && !event_.extra.empty()) {
+        if (last_key_ == "subj" && s[key_start] == '(' && saw_extra_) {
           pos = key_start;
           while (pos < n && !is_space(s[pos]) && s[pos] != terminator) ++pos;
-          event_.extra.back().second += ' ';
-          event_.extra.back().second.append(s.substr(key_start, pos - key_start));
+          if (!lean_) {
+            event_.extra.back().second += ' ';
+            event_.extra.back().second.append(s.substr(key_start, pos - key_start));
+          }
           continue;
         }
         // libapparmor keeps the unparsed remainder as `info`; so do we, for the user to see.
@@ -476,28 +480,42 @@ class RecordParser {
     return out;
   }
 
-  std::optional<std::string> string_value(Field f, std::string_view key, std::string_view value,
-                                          bool quoted) {
-    std::string out;
+  // Decodes and checks one string value into `out`; with `out` null (lean mode) it only checks,
+  // so both modes accept and reject exactly the same records.
+  bool check_string(Field f, std::string_view key, std::string_view value, bool quoted,
+                    std::string* out) {
     if (!quoted && is_untrusted(f) && !value.empty() &&
         std::ranges::all_of(value, [](char c) { return is_upper_hex(c); })) {
       if (value.size() % 2 != 0) {
-        fail(std::string(key), "odd-length hex value in " + std::string(key) + "=");
-        return std::nullopt;
+        return fail(std::string(key), "odd-length hex value in " + std::string(key) + "=");
       }
-      out = hex_decode(value);
-      if (is_label(f) && !valid_utf8(out)) {
-        fail(std::string(key),
-             "hex value of " + std::string(key) + "= is not a label (invalid UTF-8)");
-        return std::nullopt;
+      if (out == nullptr && !is_label(f)) return true;
+      std::string& decoded = out != nullptr ? *out : scratch_;
+      decoded = hex_decode(value);
+      if (is_label(f) && !valid_utf8(decoded)) {
+        return fail(std::string(key),
+                    "hex value of " + std::string(key) + "= is not a label (invalid UTF-8)");
       }
-      return out;
+      return true;
     }
     if (check_utf8_ && !valid_utf8(value)) {
-      fail(std::string(key), "invalid UTF-8 in " + std::string(key) + "=");
-      return std::nullopt;
+      return fail(std::string(key), "invalid UTF-8 in " + std::string(key) + "=");
     }
-    return std::string(value);
+    if (out != nullptr) out->assign(value.data(), value.size());
+    return true;
+  }
+
+  std::optional<std::string> string_value(Field f, std::string_view key, std::string_view value,
+                                          bool quoted) {
+    std::string out;
+    if (!check_string(f, key, value, quoted, &out)) return std::nullopt;
+    return out;
+  }
+
+  // The fields record_class() reads; everything else is dropped in lean mode.
+  static bool kept_when_lean(Field f) {
+    return f == Field::kOperation || f == Field::kClass || f == Field::kFamily ||
+           f == Field::kSockType;
   }
 
   template <typename T>
@@ -510,6 +528,7 @@ class RecordParser {
 
   bool string_into(std::optional<std::string>& slot, Field f, std::string_view key,
                    std::string_view value, bool quoted) {
+    if (lean_ && !kept_when_lean(f)) return check_string(f, key, value, quoted, nullptr);
     auto v = string_value(f, key, value, quoted);
     if (!v) return false;
     slot = std::move(*v);
@@ -523,6 +542,8 @@ class RecordParser {
         if (const auto uid = to_number<uint64_t>(value)) event_.sender_uid = *uid;
         return true;
       }
+      saw_extra_ = true;
+      if (lean_) return check_string(Field::kUnknown, key, value, quoted, nullptr);
       auto v = string_value(Field::kUnknown, key, value, quoted);
       if (!v) return false;
       const bool enriched =
@@ -607,7 +628,7 @@ class RecordParser {
         return string_into(event_.net_sock_type, f, key, value, quoted);
       case Field::kProtocol:
         if (!quoted && all_digits(value)) {
-          event_.net_protocol = protocol_name(value);
+          if (!lean_) event_.net_protocol = protocol_name(value);
           return true;
         }
         return string_into(event_.net_protocol, f, key, value, quoted);
@@ -648,6 +669,8 @@ class RecordParser {
       case Field::kUnknown:
         break;
     }
+    saw_extra_ = true;
+    if (lean_) return check_string(f, key, value, quoted, nullptr);
     auto v = string_value(f, key, value, quoted);
     if (!v) return false;
     event_.extra.emplace_back(std::string(key), std::move(*v));
@@ -656,6 +679,9 @@ class RecordParser {
 
   Event& event_;
   bool check_utf8_;
+  bool lean_;
+  bool saw_extra_ = false;  ///< An `extra` entry was (or, lean, would have been) added.
+  std::string scratch_;     ///< Lean mode's buffer for decoding hex labels to check them.
   std::optional<ParseError> error_;
   std::string_view last_key_;
   bool saw_apparmor_ = false;
@@ -668,7 +694,7 @@ class RecordParser {
 // ---- containers ------------------------------------------------------------------------------
 
 // `audit(1279948288.415:39):` at `pos`; fills the event's header fields.
-bool parse_audit_id(std::string_view s, size_t& pos, Event& ev) {
+bool parse_audit_id(std::string_view s, size_t& pos, Event& ev, bool lean) {
   if (!starts_with(s, pos, "audit(")) return false;
   size_t p = pos + 6;
   auto digits = [&](size_t& q) {
@@ -688,7 +714,7 @@ bool parse_audit_id(std::string_view s, size_t& pos, Event& ev) {
   const auto ms = to_number<uint32_t>(msec);
   const auto sub = to_number<uint32_t>(serial);
   if (!epoch || !ms || !sub) return false;
-  ev.audit_id = std::string(s.substr(pos + 6, p - pos - 6));
+  if (!lean) ev.audit_id = std::string(s.substr(pos + 6, p - pos - 6));
   ev.epoch = *epoch;
   ev.audit_msec = *ms;
   ev.audit_sub_id = *sub;
@@ -770,6 +796,7 @@ struct Envelope {
   RecordType type;
   std::string_view type_name;
   bool has_header = false;  ///< An audit(…) id was present.
+  bool lean = false;        ///< Input: skip the text fields (audit id, host, timestamp).
   size_t body = 0;          ///< Offset of the key=value body in the line.
 };
 
@@ -781,7 +808,7 @@ EnvelopeResult parse_kernel_text(std::string_view s, size_t pos, Envelope& env, 
                                  bool allow_bare_body) {
   pos = skip_spaces(s, pos);
   if (auto stamp = parse_dmesg_stamp(s, pos)) {
-    if (!ev.timestamp) ev.timestamp = std::string(*stamp);
+    if (!env.lean && !ev.timestamp) ev.timestamp = std::string(*stamp);
     pos = skip_spaces(s, pos);
   }
   if (starts_with(s, pos, "audit: ")) pos = skip_spaces(s, pos + 7);
@@ -797,7 +824,7 @@ EnvelopeResult parse_kernel_text(std::string_view s, size_t pos, Envelope& env, 
     pos = p;
   }
   if (starts_with(s, pos, "audit(")) {
-    if (!parse_audit_id(s, pos, ev)) return EnvelopeResult::kBadAuditId;
+    if (!parse_audit_id(s, pos, ev, env.lean)) return EnvelopeResult::kBadAuditId;
     env.has_header = true;
     env.body = pos;
     return EnvelopeResult::kOk;
@@ -858,7 +885,7 @@ EnvelopeResult parse_envelope(std::string_view s, Envelope& env, Event& ev) {
     p = skip_spaces(s, p);
     if (starts_with(s, p, "msg=")) {
       p += 4;
-      if (!parse_audit_id(s, p, ev)) return EnvelopeResult::kBadAuditId;
+      if (!parse_audit_id(s, p, ev, env.lean)) return EnvelopeResult::kBadAuditId;
       env.has_header = true;
       env.body = p;
       return EnvelopeResult::kOk;
@@ -867,7 +894,7 @@ EnvelopeResult parse_envelope(std::string_view s, Envelope& env, Event& ev) {
     if (starts_with(s, p, "audit(")) {
       env.container = Container::kNetlink;
       env.trust = Trust::kKernel;
-      if (!parse_audit_id(s, p, ev)) return EnvelopeResult::kBadAuditId;
+      if (!parse_audit_id(s, p, ev, env.lean)) return EnvelopeResult::kBadAuditId;
       env.has_header = true;
       env.body = p;
       return EnvelopeResult::kOk;
@@ -897,7 +924,7 @@ EnvelopeResult parse_envelope(std::string_view s, Envelope& env, Event& ev) {
   size_t p = 0;
   const auto stamp = parse_syslog_time(s, p);
   if (!stamp) return EnvelopeResult::kUnknownPrefix;
-  ev.timestamp = std::string(*stamp);
+  if (!env.lean) ev.timestamp = std::string(*stamp);
   p = skip_spaces(s, p);
   auto token = [&]() {
     const size_t start = p;
@@ -908,7 +935,7 @@ EnvelopeResult parse_envelope(std::string_view s, Envelope& env, Event& ev) {
   };
   std::string_view program = token();
   if (!program.ends_with(':')) {
-    ev.host = std::string(program);
+    if (!env.lean) ev.host = std::string(program);
     program = token();
     if (!program.ends_with(':')) return EnvelopeResult::kNotRecord;
   }
@@ -986,8 +1013,9 @@ namespace {
 
 // Fills `ev` in place (the Event is large; moving it around costs more than parsing it). On error
 // `ev` holds the partial record and its event is kInvalid.
-std::optional<ParseError> parse_into(Event& ev, std::string_view line) {
-  ev.raw.assign(line.data(), line.size());
+// `lean` keeps only what classify_line() promises (see RecordParser).
+std::optional<ParseError> parse_into(Event& ev, std::string_view line, bool lean = false) {
+  if (!lean) ev.raw.assign(line.data(), line.size());
   auto invalid = [&](ParseError error) {
     ev.event = EventType::kInvalid;
     return std::optional<ParseError>(std::move(error));
@@ -1003,6 +1031,7 @@ std::optional<ParseError> parse_into(Event& ev, std::string_view line) {
                               "NUL byte at column " + std::to_string(line.find('\0') + 1)});
   }
   Envelope env;
+  env.lean = lean;
   switch (parse_envelope(line, env, ev)) {
     case EnvelopeResult::kOk:
       break;
@@ -1040,7 +1069,7 @@ std::optional<ParseError> parse_into(Event& ev, std::string_view line) {
     return invalid(not_apparmor("not an AppArmor record"));
   }
 
-  RecordParser parser(ev, has_high_bit(line));
+  RecordParser parser(ev, has_high_bit(line), lean);
   const bool user_avc = env.type.kind == RecordKind::kUserAvc;
   parser.set_user_avc_outer(user_avc);
   bool closed = false;
@@ -1081,6 +1110,12 @@ std::expected<Event, ParseError> parse_line(std::string_view line) {
   std::expected<Event, ParseError> result(std::in_place);
   if (auto error = parse_into(*result, line)) return std::unexpected(std::move(*error));
   return result;
+}
+
+std::optional<ParseError> classify_line(std::string_view line, Event& event) {
+  event = Event{};
+  if (!may_be_apparmor(line)) return not_apparmor("not an AppArmor record");
+  return parse_into(event, line, true);
 }
 
 std::optional<Companion> parse_companion(std::string_view line) {

@@ -43,6 +43,13 @@ struct ParseOutcome {
 /// serial with AppArmor records. std::nullopt when the line is not one.
 [[nodiscard]] std::optional<Companion> parse_companion(std::string_view line);
 
+/// The counting fast path: decides exactly what parse_line() decides (same prefilter, tokenizer
+/// and checks, so the same records are valid, invalid or not ours) but fills `event` only with
+/// event, container, trust, record_type(_name), operation, rule_class, net_family and
+/// net_sock_type: enough for record_class(). Every other value is checked, not stored. `event` is
+/// reset first; reusing one across lines avoids an allocation per record. std::nullopt = a record.
+[[nodiscard]] std::optional<ParseError> classify_line(std::string_view line, Event& event);
+
 /// Cheap test used to skip noise before the full parse: false means "certainly not ours".
 [[nodiscard]] bool may_be_apparmor(std::string_view line);
 

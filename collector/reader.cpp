@@ -49,6 +49,7 @@ struct LineReader::Impl {
   bool truncated = false;
   std::optional<RawLine> pending;  // a physical line read ahead while looking for a continuation
   bool pending_truncated = false;
+  RawLine view_line;  // next_view()'s copy when a line could not be served from the buffer
 
   std::expected<bool, ReaderError> fill() {
     if (eof) return false;
@@ -189,6 +190,32 @@ std::expected<std::optional<RawLine>, ReaderError> LineReader::next() {
   d.resume_offset = d.pending ? d.pending->offset : line_end;
   d.truncated = truncated;
   return line;
+}
+
+std::expected<std::optional<LineView>, ReaderError> LineReader::next_view() {
+  Impl& d = *impl_;
+  if (!d.pending) {
+    // The common case: the whole line is already in the buffer and is not a wrapped record.
+    const char* start = d.buffer.data() + d.begin;
+    const void* nl = std::memchr(start, '\n', d.end - d.begin);
+    if (nl != nullptr) {
+      const auto len = static_cast<size_t>(static_cast<const char*>(nl) - start);
+      const std::string_view text(start, len);
+      if (len <= kMaxLineBytes && !has_open_user_msg(text)) {
+        LineView view{text, ++d.line_no, d.stream_offset};
+        d.begin += len + 1;
+        d.stream_offset += len + 1;
+        d.resume_offset = d.stream_offset;
+        d.truncated = false;
+        return view;
+      }
+    }
+  }
+  auto line = next();
+  if (!line) return std::unexpected(line.error());
+  if (!*line) return std::optional<LineView>();
+  d.view_line = std::move(**line);
+  return LineView{d.view_line.text, d.view_line.line_no, d.view_line.offset};
 }
 
 uint64_t LineReader::offset() const {

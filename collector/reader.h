@@ -20,6 +20,13 @@ struct RawLine {
   uint64_t offset = 0;
 };
 
+/// A RawLine that borrows its text from the reader (see LineReader::next_view).
+struct LineView {
+  std::string_view text;
+  uint64_t line_no = 0;
+  uint64_t offset = 0;
+};
+
 struct ReaderError {
   std::string path;
   std::string message;
@@ -39,6 +46,10 @@ class LineReader {
 
   /// The next logical line, std::nullopt at end of input; a read error is returned as an error.
   [[nodiscard]] std::expected<std::optional<RawLine>, ReaderError> next();
+
+  /// Like next() without copying the text: it points into the reader's buffer and stays valid
+  /// only until the next call. Same lines, numbers, offsets and truncation as next().
+  [[nodiscard]] std::expected<std::optional<LineView>, ReaderError> next_view();
 
   /// Bytes consumed so far (decompressed), i.e. the offset to resume from.
   [[nodiscard]] uint64_t offset() const;

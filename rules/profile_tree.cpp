@@ -730,8 +730,7 @@ uint32_t grants(const Rule& rule, const CompiledRule& c, const Rule& req, uint32
   }
   if (const auto* q = std::get_if<LinkRule>(&req.body)) {
     if (std::holds_alternative<LinkRule>(rule.body)) {
-      return field_ok(f[0], q->path) && field_ok(f[1], q->target) ? requested
-                                                                                      : 0;
+      return field_ok(f[0], q->path) && field_ok(f[1], q->target) ? requested : 0;
     }
     if (const auto* r = std::get_if<FileRule>(&rule.body)) {
       if (r->perms.find('l') == std::string::npos || !field_ok(f[0], q->path)) return 0;

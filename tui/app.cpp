@@ -659,10 +659,14 @@ ViewModel App::detail_view() const {
                                                : std::nullopt) +
          "  last " + time_text(g.last_seen_ms ? std::optional<int64_t>(*g.last_seen_ms / 1000)
                                              : std::nullopt));
+    std::vector<std::string> sources;
     for (const auto& s : g.sources) {
-      if (&s - g.sources.data() >= 3) break;
-      line("  source " + s.source + (s.line_no ? ":" + std::to_string(s.line_no) : ""));
+      std::string text = s.source + (s.line_no ? ":" + std::to_string(s.line_no) : "");
+      if (sources.size() < 3 && std::ranges::find(sources, text) == sources.end()) {
+        sources.push_back(std::move(text));
+      }
     }
+    for (const auto& s : sources) line("  source " + s);
     for (const auto& raw : g.raw) {
       if (&raw - g.raw.data() >= 5) break;
       line("  " + raw);

@@ -10,7 +10,7 @@ namespace {
 std::string table_line(const std::vector<Column>& cols, const std::vector<std::string>& cells,
                        size_t width) {
   if (cols.empty()) return fit(cells.empty() ? std::string() : cells.front(), width);
-  size_t fixed = 0;
+  size_t fixed = 0;  // every column is followed by one blank
   for (const auto& c : cols) fixed += c.width + 1;
   const size_t flex = width > fixed ? width - fixed : 0;
   std::string out;
@@ -38,6 +38,9 @@ StyledScreen render_styled(const ViewModel& vm, Size size) {
   };
   add(fit(vm.title, size.width), Style::kTitle);
   const size_t body = body_height(vm, size);
+  // Lists keep two columns for the selection marker, visible without colour (NO_COLOR, mono).
+  const size_t margin = vm.has_selection && size.width > 2 ? 2 : 0;
+  const size_t inner = size.width - margin;
   if (!vm.overlay.empty()) {
     for (size_t i = 0; i < body + (vm.columns.empty() ? 0 : 1); ++i) {
       add(fit(i < vm.overlay.size() ? vm.overlay[i] : std::string(), size.width), Style::kNormal);
@@ -46,7 +49,9 @@ StyledScreen render_styled(const ViewModel& vm, Size size) {
     if (!vm.columns.empty()) {
       std::vector<std::string> titles;
       for (const auto& c : vm.columns) titles.push_back(c.title);
-      add(table_line(vm.columns, titles, size.width), Style::kHeading);
+      // Indented like the rows, which keep two columns for the selection marker.
+      add(fit(std::string(margin, ' ') + table_line(vm.columns, titles, inner), size.width),
+          Style::kHeading);
     }
     size_t top = 0;
     if (vm.has_selection) {
@@ -61,9 +66,9 @@ StyledScreen render_styled(const ViewModel& vm, Size size) {
         continue;
       }
       const bool sel = vm.has_selection && r == vm.selected;
-      // The selection marker keeps the cursor visible without colour (NO_COLOR, mono terminals).
-      std::string line = table_line(vm.columns, vm.rows[r].cells, size.width - 2);
-      add((sel ? "> " : "  ") + line, sel ? Style::kSelected : vm.rows[r].style);
+      const std::string line = table_line(vm.columns, vm.rows[r].cells, inner);
+      const std::string mark = margin == 0 ? "" : sel ? "> " : "  ";
+      add(fit(mark + line, size.width), sel ? Style::kSelected : vm.rows[r].style);
     }
   }
   add(fit(vm.hints, size.width), Style::kHeading);

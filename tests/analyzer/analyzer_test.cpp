@@ -24,8 +24,7 @@ const rules::ProfileTree& tree() {
 
 // A kernel record body for `profile`, as auditd writes it.
 std::string avc(std::string_view body, int serial = 1) {
-  return "type=AVC msg=audit(1700000000.000:" + std::to_string(serial) + "): " +
-         std::string(body);
+  return "type=AVC msg=audit(1700000000.000:" + std::to_string(serial) + "): " + std::string(body);
 }
 
 Analysis run(const std::vector<std::string>& lines, const AnalyzeOptions& opt = {}) {
@@ -75,17 +74,16 @@ std::string exec_denial(std::string_view profile, std::string_view path,
 std::string signal_denial(std::string_view profile, std::string_view access, std::string_view sig,
                           std::string_view peer) {
   return avc("apparmor=\"DENIED\" operation=\"signal\" class=\"signal\" profile=\"" +
-             std::string(profile) + "\" pid=42 comm=\"x\" requested_mask=\"" +
-             std::string(access) + "\" denied_mask=\"" + std::string(access) + "\" signal=" +
-             std::string(sig) + " peer=\"" + std::string(peer) + "\"");
+             std::string(profile) + "\" pid=42 comm=\"x\" requested_mask=\"" + std::string(access) +
+             "\" denied_mask=\"" + std::string(access) + "\" signal=" + std::string(sig) +
+             " peer=\"" + std::string(peer) + "\"");
 }
 
 std::string ptrace_denial(std::string_view profile, std::string_view access,
                           std::string_view peer) {
   return avc("apparmor=\"DENIED\" operation=\"ptrace\" class=\"ptrace\" profile=\"" +
-             std::string(profile) + "\" pid=42 comm=\"x\" requested_mask=\"" +
-             std::string(access) + "\" denied_mask=\"" + std::string(access) + "\" peer=\"" +
-             std::string(peer) + "\"");
+             std::string(profile) + "\" pid=42 comm=\"x\" requested_mask=\"" + std::string(access) +
+             "\" denied_mask=\"" + std::string(access) + "\" peer=\"" + std::string(peer) + "\"");
 }
 
 // --- files -------------------------------------------------------------------------------------
@@ -281,9 +279,9 @@ TEST(Exec, TrustedDaemonHelpersGetPUx) {
   EXPECT_EQ(p.why.text,
             "daemon may not execute /usr/lib/daemon/helper2: no exec rule covers it; helpers of "
             "daemon get PUx");
-  EXPECT_EQ(alt_texts(p, Alternative::Kind::kExecMode),
-            (std::vector<std::string>{"/usr/lib/daemon/helper2 ix,",
-                                      "/usr/lib/daemon/helper2 Ux,"}));
+  EXPECT_EQ(
+      alt_texts(p, Alternative::Kind::kExecMode),
+      (std::vector<std::string>{"/usr/lib/daemon/helper2 ix,", "/usr/lib/daemon/helper2 Ux,"}));
 }
 
 TEST(Exec, PlainProfileInherits) {
@@ -428,8 +426,8 @@ INSTANTIATE_TEST_SUITE_P(
             "mqueue create type=posix /queuename,"}));
 
 TEST(Dbus, SendKeepsThePeerLabelAndPairs) {
-  const Analysis a = run({
-      R"(type=USER_AVC msg=audit(1700000000.000:5): pid=1 uid=0 auid=4294967295 ses=4294967295 msg='apparmor="DENIED" operation="dbus_method_call" bus="system" path="/org/x" interface="org.x.I" member="Ping" mask="send" name="org.x" pid=7 label="daemon" peer_pid=8 peer_label="worker" exe="/usr/bin/dbus-daemon" sauid=0 hostname=? addr=? terminal=?')"});
+  const Analysis a = run(
+      {R"(type=USER_AVC msg=audit(1700000000.000:5): pid=1 uid=0 auid=4294967295 ses=4294967295 msg='apparmor="DENIED" operation="dbus_method_call" bus="system" path="/org/x" interface="org.x.I" member="Ping" mask="send" name="org.x" pid=7 label="daemon" peer_pid=8 peer_label="worker" exe="/usr/bin/dbus-daemon" sauid=0 hostname=? addr=? terminal=?')"});
   ASSERT_EQ(a.proposals.size(), 2u);
   EXPECT_EQ(find(a, "daemon", "dbus")->rule,
             "dbus send bus=system path=/org/x interface=org.x.I member=Ping peer=(name=org.x "
@@ -442,8 +440,9 @@ TEST(Dbus, SendKeepsThePeerLabelAndPairs) {
 // --- severity, targets, libvirt ----------------------------------------------------------------
 
 TEST(Order, RiskiestFirst) {
-  const Analysis a = run({file_denial("daemon", "/var/tmp/t", "r"),
-                          avc(R"(apparmor="DENIED" operation="capable" class="cap" profile="daemon" pid=1 comm="x" capability=16  capname="sys_module")")});
+  const Analysis a = run(
+      {file_denial("daemon", "/var/tmp/t", "r"),
+       avc(R"(apparmor="DENIED" operation="capable" class="cap" profile="daemon" pid=1 comm="x" capability=16  capname="sys_module")")});
   ASSERT_EQ(a.proposals.size(), 2u);
   EXPECT_EQ(a.proposals[0].rule, "capability sys_module,");
   EXPECT_EQ(a.proposals[0].severity.level, Severity::kCritical);
@@ -473,7 +472,8 @@ TEST(Targets, LibvirtGuestBaseProfileIsDefaultFilesWarned) {
   ASSERT_EQ(p.targets.size(), 2u);
   EXPECT_EQ(p.targets[0].file.kind, TargetFile::Kind::kLibvirtBase);
   EXPECT_TRUE(p.targets[0].is_default);
-  EXPECT_TRUE(p.targets[0].file.path.ends_with("libvirt/libvirt-11111111-2222-3333-4444-555555555555"))
+  EXPECT_TRUE(
+      p.targets[0].file.path.ends_with("libvirt/libvirt-11111111-2222-3333-4444-555555555555"))
       << p.targets[0].file.path;
   EXPECT_EQ(p.targets[1].file.kind, TargetFile::Kind::kLibvirtFiles);
   EXPECT_EQ(p.targets[1].file.warning,

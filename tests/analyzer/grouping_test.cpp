@@ -42,7 +42,9 @@ TEST(GroupEvents, CountsPidsCommsSourcesAndTimes) {
   EXPECT_EQ(grp.last_seen_ms, 1700000050900);
   EXPECT_EQ(grp.raw.size(), 2u);
   EXPECT_FALSE(grp.unverified);
-  EXPECT_EQ(to_string(grp.key), "daemon\x1f" "file\x1fopen\x1f/etc/foo\x1fr");
+  EXPECT_EQ(to_string(grp.key),
+            "daemon\x1f"
+            "file\x1fopen\x1f/etc/foo\x1fr");
 }
 
 TEST(GroupEvents, DifferentMasksAreDifferentGroups) {

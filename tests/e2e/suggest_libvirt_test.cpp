@@ -1,6 +1,7 @@
 // `aatune suggest` on samples/libvirt through the real binary: every proposed rule compiles with
 // the real apparmor_parser once written into a copy of the sample tree.
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -10,7 +11,6 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
-#include <sys/wait.h>
 #include <vector>
 
 #include "rules/editor.h"
