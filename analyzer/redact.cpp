@@ -9,14 +9,31 @@ namespace {
 
 // Accounts every system has: naming them leaks nothing, and replacing them would rewrite rules
 // (`owner`, `/var/lib/libvirt/...`) and well-known paths.
-constexpr std::array<std::string_view, 22> kSystemUsers = {
-    "root",     "nobody",        "daemon",          "bin",       "sys",        "man",
-    "www-data", "messagebus",    "libvirt-qemu",    "libvirt-dnsmasq",         "syslog",
-    "_apt",     "unset",         "?",               "sshd",      "polkitd",    "avahi",
-    "chrony",   "systemd-network", "systemd-resolve", "systemd-timesync", "lp"};
+constexpr std::array<std::string_view, 22> kSystemUsers = {"root",
+                                                           "nobody",
+                                                           "daemon",
+                                                           "bin",
+                                                           "sys",
+                                                           "man",
+                                                           "www-data",
+                                                           "messagebus",
+                                                           "libvirt-qemu",
+                                                           "libvirt-dnsmasq",
+                                                           "syslog",
+                                                           "_apt",
+                                                           "unset",
+                                                           "?",
+                                                           "sshd",
+                                                           "polkitd",
+                                                           "avahi",
+                                                           "chrony",
+                                                           "systemd-network",
+                                                           "systemd-resolve",
+                                                           "systemd-timesync",
+                                                           "lp"};
 
-constexpr std::array<std::string_view, 6> kNotHosts = {"?", "localhost", "kernel", "-", "(none)",
-                                                      ""};
+constexpr std::array<std::string_view, 6> kNotHosts = {"?", "localhost", "kernel",
+                                                       "-", "(none)",    ""};
 
 std::string escape_regex(std::string_view s) {
   std::string out;
@@ -83,7 +100,8 @@ void Redactor::learn(std::string_view text) {
   for (std::sregex_iterator it(s.begin(), s.end(), host_field), end; it != end; ++it) {
     std::string h = (*it)[1].str();
     // node=1.2.3.4 is an address: the address rules take it.
-    if (std::ranges::all_of(h, [](char c) { return std::isdigit(static_cast<unsigned char>(c)) || c == '.'; }))
+    if (std::ranges::all_of(
+            h, [](char c) { return std::isdigit(static_cast<unsigned char>(c)) || c == '.'; }))
       continue;
     add(hosts_, h, false);
   }
@@ -133,7 +151,8 @@ std::string Redactor::replace_all(std::string text, const std::regex& re, const 
     const auto& m = *it;
     const std::string value = m[group].str();
     bool skip = false;
-    if (kind == "ipv4") skip = !valid_ipv4(value) || value.starts_with("127.") || value == "0.0.0.0";
+    if (kind == "ipv4")
+      skip = !valid_ipv4(value) || value.starts_with("127.") || value == "0.0.0.0";
     if (kind == "ipv6") skip = value == "::" || value == "::1";
     if (kind == "uuid") skip = m[2].matched;  // libvirt-<uuid>: a profile name, kept.
     out.append(last, m[group].first);
@@ -147,7 +166,8 @@ std::string Redactor::replace_all(std::string text, const std::regex& re, const 
 std::string Redactor::redact(std::string_view text) {
   std::string s(text);
   for (const auto& re : patterns_) s = replace_all(std::move(s), re, "pattern", 0);
-  static const std::regex mac(R"((^|[^0-9A-Fa-f:])((?:[0-9A-Fa-f]{2}:){5,}[0-9A-Fa-f]{2})(?![0-9A-Fa-f:]))");
+  static const std::regex mac(
+      R"((^|[^0-9A-Fa-f:])((?:[0-9A-Fa-f]{2}:){5,}[0-9A-Fa-f]{2})(?![0-9A-Fa-f:]))");
   static const std::regex ipv6(
       R"((^|[^\w:.])([0-9A-Fa-f:]*::[0-9A-Fa-f:]*|(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4})(?![\w:.]))");
   static const std::regex ipv4(R"((^|[^\w.])((?:\d{1,3}\.){3}\d{1,3})(?![\w.]))");

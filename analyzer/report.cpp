@@ -17,7 +17,9 @@ constexpr std::array<uint32_t, 64> kK = {
     0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
     0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2};
 
-constexpr uint32_t rotr(uint32_t x, int n) { return (x >> n) | (x << (32 - n)); }
+constexpr uint32_t rotr(uint32_t x, int n) {
+  return (x >> n) | (x << (32 - n));
+}
 
 void sha_block(std::array<uint32_t, 8>& h, const unsigned char* p) {
   std::array<uint32_t, 64> w{};
@@ -71,7 +73,8 @@ std::string cell(const nlohmann::json& v, bool code = false) {
       out += c;
     }
   }
-  if (code && !out.empty()) return (out.find('`') == std::string::npos ? "`" + out + "`" : "`` " + out + " ``");
+  if (code && !out.empty())
+    return (out.find('`') == std::string::npos ? "`" + out + "`" : "`` " + out + " ``");
   return out;
 }
 
@@ -239,14 +242,16 @@ std::string render_markdown(const nlohmann::json& r) {
       o << "- Peer pair " << str(p, "pair")
         << ": the kernel checks both ends; accept both sides together.\n";
     }
-    if (p.value("peer_side", false)) o << "- No denial was logged for this side (peer cross-check).\n";
+    if (p.value("peer_side", false))
+      o << "- No denial was logged for this side (peer cross-check).\n";
     if (!p["denials"].empty()) {
       o << "- Denials:";
       for (const auto& id : p["denials"]) o << " #" << id.dump();
       o << "\n";
     }
     for (const auto& t : p["targets"]) {
-      o << "- Could go into `" << str(t, "path") << "`" << (t.value("default", false) ? " (recommended)" : "");
+      o << "- Could go into `" << str(t, "path") << "`"
+        << (t.value("default", false) ? " (recommended)" : "");
       if (!str(t, "warning").empty()) o << ": " << str(t, "warning");
       o << "\n";
     }
@@ -264,8 +269,8 @@ std::string render_markdown(const nlohmann::json& r) {
 
   o << "\n## Policy files\n\n| file | role | sha256 | package |\n|---|---|---|---|\n";
   for (const auto& f : r["policy"]["files"]) {
-    o << "| " << cell(f["path"], true) << " | " << cell(f["role"]) << " | " << cell(f["sha256"], true)
-      << " | " << cell(f["package"]) << " |\n";
+    o << "| " << cell(f["path"], true) << " | " << cell(f["role"]) << " | "
+      << cell(f["sha256"], true) << " | " << cell(f["package"]) << " |\n";
   }
 
   o << "\n## Environment\n\n";

@@ -17,11 +17,16 @@ enum ExitCode : int {
   kExitValidation = 4,  ///< apparmor_parser refused the candidate, or reload failed.
 };
 
+struct Config;  // cli/config.h
+
 /// What a subcommand gets: its arguments (without the subcommand name) and the streams to use.
 struct Invocation {
   std::span<const std::string> args;
   std::ostream& out;
   std::ostream& err;
+  /// The configuration files' values (cli/config.h); the command's own flags win over them.
+  /// nullptr (e.g. a command calling another) means the built-in defaults.
+  const Config* config = nullptr;
 };
 
 int run_parse(const Invocation& inv);

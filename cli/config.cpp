@@ -89,8 +89,7 @@ std::expected<void, std::string> parse_config(std::string_view text, std::string
     }
     const auto key = trim(line.substr(0, eq));
     if (std::ranges::find(kKeys, key) == kKeys.end()) {
-      return std::unexpected(where + "unknown key '" + std::string(key) + "'" +
-                             did_you_mean(key));
+      return std::unexpected(where + "unknown key '" + std::string(key) + "'" + did_you_mean(key));
     }
     auto value = unquote(trim(line.substr(eq + 1)));
     if (!value) return std::unexpected(where + std::string(key) + ": " + value.error());

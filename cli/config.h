@@ -15,10 +15,10 @@ struct Config {
   std::string target;                        ///< `target`: profile|local|files; empty = per rule.
   std::string loader = "/sbin/apparmor_parser";  ///< `loader`: loads policy (gets -r FILE).
   std::string parser = "/sbin/apparmor_parser";  ///< `parser`: validates candidates.
-  std::string db;                            ///< `db`: the event store; empty = built-in default.
-  std::vector<std::string> risk;             ///< `risk`: extra paths rated risky to grant.
-  std::vector<std::string> redact;           ///< `redact`: extra regexes removed from exports.
-  std::vector<std::string> sources;          ///< `source`: log sources scanned by default.
+  std::string db;                    ///< `db`: the event store; empty = built-in default.
+  std::vector<std::string> risk;     ///< `risk`: extra paths rated risky to grant.
+  std::vector<std::string> redact;   ///< `redact`: extra regexes removed from exports.
+  std::vector<std::string> sources;  ///< `source`: log sources scanned by default.
 };
 
 /// Reads one config file's text onto `cfg` (layering). `file` names it in errors, which read

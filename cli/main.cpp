@@ -3,12 +3,14 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdlib>
 #include <iostream>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/config.h"
 
 namespace {
 
@@ -58,7 +60,8 @@ void print_usage(std::ostream& os) {
   for (const auto& c : kCommands) {
     os << "  " << c.name << std::string(10 - c.name.size(), ' ') << c.summary << '\n';
   }
-  os << "\nRun 'aatune COMMAND --help' for the options of one command.\n";
+  os << "\nRun 'aatune COMMAND --help' for the options of one command, 'man aatune' for more.\n"
+        "Configuration: /etc/aatune/aatune.conf, then $XDG_CONFIG_HOME/aatune/config; flags win.\n";
 }
 
 }  // namespace
@@ -80,14 +83,25 @@ int main(int argc, char** argv) {
   const auto it = std::ranges::find(kCommands, std::string_view(args[0]), &Command::name);
   if (it == kCommands.end()) {
     std::cerr << "aatune: error: unknown command '" << args[0] << "'\n";
-    const auto best = std::ranges::min_element(kCommands, {}, [&](const Command& c) {
-      return distance(c.name, args[0]);
-    });
+    const auto best = std::ranges::min_element(
+        kCommands, {}, [&](const Command& c) { return distance(c.name, args[0]); });
     if (distance(best->name, args[0]) <= 2) {
       std::cerr << "aatune: hint: did you mean '" << best->name << "'?\n";
     }
     return aatune::cli::kExitUsage;
   }
   const std::vector<std::string> rest(args.begin() + 1, args.end());
-  return it->run(Invocation{rest, std::cout, std::cerr});
+  // A bad config file stops every command: running with half the administrator's settings
+  // could write to the wrong tree.
+  const auto config = aatune::cli::load_config(aatune::cli::config_files());
+  if (!config) {
+    std::cerr << "aatune: error: " << config.error() << '\n';
+    return aatune::cli::kExitUsage;
+  }
+  // The store is located from $AATUNE_DB by every command; the config's `db` fills it in when
+  // the environment does not say (precedence: config < environment < --db).
+  if (!config->db.empty() && std::getenv("AATUNE_DB") == nullptr) {
+    ::setenv("AATUNE_DB", config->db.c_str(), 0);
+  }
+  return it->run(Invocation{rest, std::cout, std::cerr, &*config});
 }

@@ -1112,8 +1112,45 @@ std::expected<Event, ParseError> parse_line(std::string_view line) {
   return result;
 }
 
+namespace {
+
+// Clears what a lean parse can write. Assigning a fresh Event instead costs as much as the parse
+// itself (the struct is large); the fields lean mode never touches stay empty from the start.
+void clear_lean_fields(Event& e) {
+  e.event = EventType::kInvalid;
+  e.container = Container::kUnknown;
+  e.trust = Trust::kUnverified;
+  e.record_type = 0;
+  e.record_type_name.clear();
+  e.epoch.reset();
+  e.audit_msec.reset();
+  e.audit_sub_id.reset();
+  e.operation.reset();
+  e.rule_class.reset();
+  e.info.reset();
+  e.error_code.reset();
+  e.fsuid.reset();
+  e.ouid.reset();
+  e.task.reset();
+  e.parent.reset();
+  e.magic_token.reset();
+  e.pid.reset();
+  e.peer_pid.reset();
+  e.net_family.reset();
+  e.net_sock_type.reset();
+  e.net_local_port.reset();
+  e.net_foreign_port.reset();
+  e.sender_uid.reset();
+}
+
+}  // namespace
+
 std::optional<ParseError> classify_line(std::string_view line, Event& event) {
-  event = Event{};
+  if (event.raw.empty() && !event.profile && !event.name && event.extra.empty()) {
+    clear_lean_fields(event);
+  } else {
+    event = Event{};  // a caller's full Event: start from scratch once
+  }
   if (!may_be_apparmor(line)) return not_apparmor("not an AppArmor record");
   return parse_into(event, line, true);
 }

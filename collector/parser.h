@@ -46,8 +46,9 @@ struct ParseOutcome {
 /// The counting fast path: decides exactly what parse_line() decides (same prefilter, tokenizer
 /// and checks, so the same records are valid, invalid or not ours) but fills `event` only with
 /// event, container, trust, record_type(_name), operation, rule_class, net_family and
-/// net_sock_type: enough for record_class(). Every other value is checked, not stored. `event` is
-/// reset first; reusing one across lines avoids an allocation per record. std::nullopt = a record.
+/// net_sock_type (and the numeric fields): enough for record_class(). Every other value is
+/// checked, not stored. Pass a default-constructed Event and reuse it across lines (that avoids an
+/// allocation per record); its fields are cleared first. std::nullopt = a record.
 [[nodiscard]] std::optional<ParseError> classify_line(std::string_view line, Event& event);
 
 /// Cheap test used to skip noise before the full parse: false means "certainly not ours".

@@ -6,21 +6,12 @@
 #include <type_traits>
 #include <utility>
 
+#include "rules/text.h"
+
 namespace aatune::rules {
 namespace {
 
-// String concatenation: GCC 12's library has no <format>.
-std::string piece(std::string_view s) {
-  return std::string(s);
-}
-template <typename T>
-requires std::is_arithmetic_v<T> std::string piece(T v) {
-  return std::to_string(v);
-}
-template <typename... T>
-std::string cat(const T&... parts) {
-  return (std::string() + ... + piece(parts));
-}
+using text::cat;
 
 bool is_space(char c) {
   return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f';

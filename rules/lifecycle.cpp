@@ -9,24 +9,14 @@
 #include <utility>
 
 #include "rules/editor.h"
+#include "rules/text.h"
 
 namespace aatune::rules {
 namespace fs = std::filesystem;
 
 namespace {
 
-// String concatenation: GCC 12's library has no <format>.
-std::string piece(std::string_view s) {
-  return std::string(s);
-}
-template <typename T>
-requires std::is_arithmetic_v<T> std::string piece(T v) {
-  return std::to_string(v);
-}
-template <typename... T>
-std::string cat(const T&... parts) {
-  return (std::string() + ... + piece(parts));
-}
+using text::cat;
 
 CommitError usage(std::string message) {
   return CommitError{CommitError::Kind::kUsage, std::move(message), {}};

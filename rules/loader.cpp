@@ -14,6 +14,7 @@
 #include <utility>
 
 #include "rules/diff.h"
+#include "rules/text.h"
 
 extern char** environ;
 
@@ -22,18 +23,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// String concatenation: GCC 12's library has no <format>.
-std::string piece(std::string_view s) {
-  return std::string(s);
-}
-template <typename T>
-requires std::is_arithmetic_v<T> std::string piece(T v) {
-  return std::to_string(v);
-}
-template <typename... T>
-std::string cat(const T&... parts) {
-  return (std::string() + ... + piece(parts));
-}
+using text::cat;
 
 // Owns the two ends of a pipe.
 class Pipe {

@@ -962,6 +962,24 @@ const Profile* ProfileTree::profile_for_program(std::string_view path) const {
   return best;
 }
 
+namespace {
+// A relative path with no empty, "." or ".." component and no control byte.
+bool is_safe_relative(std::string_view rel) {
+  if (rel.empty() || rel.front() == '/') return false;
+  for (const char c : rel) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return false;
+  }
+  size_t start = 0;
+  while (start <= rel.size()) {
+    const size_t end = std::min(rel.find('/', start), rel.size());
+    const std::string_view part = rel.substr(start, end - start);
+    if (part.empty() || part == "." || part == "..") return false;
+    start = end + 1;
+  }
+  return true;
+}
+}  // namespace
+
 std::expected<ProfileFiles, std::string> ProfileTree::files_for(std::string_view profile) const {
   const Profile* p = find(profile);
   if (p == nullptr) return std::unexpected("no profile named '" + std::string(profile) + "'");
@@ -986,6 +1004,12 @@ std::expected<ProfileFiles, std::string> ProfileTree::files_for(std::string_view
       suffix = "." + suffix;
     }
     out.local_include = "local/" + base + suffix;
+  }
+  // The include name comes from profile text and the child suffix from a profile name: neither may
+  // lead a write outside the tree.
+  if (!is_safe_relative(out.local_include)) {
+    return std::unexpected("profile '" + p->name + "': local include '" + out.local_include +
+                           "' would point outside the profile tree");
   }
   out.local_file = (root / out.local_include).string();
   std::error_code ec;

@@ -26,8 +26,11 @@ bool has_control(std::string_view s) {
 
 // Quote when the value would otherwise split into several tokens or start a comment.
 std::string quote_if_needed(std::string_view v) {
-  const bool needs =
-      v.empty() || std::any_of(v.begin(), v.end(), [](char c) { return is_space(c) || c == '#'; });
+  const bool needs = v.empty() || std::any_of(v.begin(), v.end(), [](char c) {
+                       // A bare '"' or '!' is a lexer error in apparmor_parser; inside quotes both
+                       // are fine.
+                       return is_space(c) || c == '#' || c == '"' || c == '!';
+                     });
   if (!needs) return std::string(v);
   std::string out = "\"";
   for (const char c : v) {
@@ -844,6 +847,15 @@ std::expected<std::string, std::string> quote_path_literal(std::string_view path
     out += c;
   }
   return out;
+}
+
+std::expected<std::string, std::string> quote_label_literal(std::string_view label) {
+  if (label.empty()) return std::unexpected("empty label");
+  if (label.front() == '/') return quote_path_literal(label);
+  // Reuse the path escaping on a rooted copy so both refuse exactly the same bytes.
+  auto q = quote_path_literal("/" + std::string(label));
+  if (!q) return std::unexpected(q.error());
+  return q->substr(1);
 }
 
 std::expected<Rule, std::string> parse_rule(std::string_view line) {

@@ -158,6 +158,10 @@ struct Rule {
 /// The result is unquoted; render() adds quotes when it contains spaces.
 [[nodiscard]] std::expected<std::string, std::string> quote_path_literal(std::string_view path);
 
+/// The AARE that matches exactly the label or name `label` (e.g. a `peer=` value): the escaping of
+/// quote_path_literal() without requiring a leading '/'. Refuses empty names and control bytes.
+[[nodiscard]] std::expected<std::string, std::string> quote_label_literal(std::string_view label);
+
 /// Parses one rule (one statement, with or without the trailing comma; leading qualifiers
 /// `audit`, `deny`, `allow`, `owner`, `other`; a trailing `# comment` is dropped). Statements whose
 /// keyword we do not know give a Rule holding UnknownRule (never an error). Errors: a known class

@@ -8,6 +8,8 @@ packages=(
   libncurses-dev nlohmann-json3-dev libsqlite3-dev sqlite3 libsystemd-dev zlib1g-dev
   libgtest-dev libgmock-dev
   tmux
+  # man page checks (groff -ww, man -l) and the Debian package (scripts/build-deb.sh)
+  groff-base man-db dpkg-dev debhelper lintian
 )
 if [[ "${AATUNE_WITH_FUZZ:-0}" == 1 ]]; then
   packages+=(clang-19 libclang-rt-19-dev)

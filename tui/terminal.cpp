@@ -2,6 +2,7 @@
 
 #include <curses.h>
 
+#include <clocale>
 #include <csignal>
 #include <cstdlib>
 #include <map>
@@ -19,6 +20,8 @@ extern "C" void on_signal(int sig) { g_signal = sig; }
 class Curses {
  public:
   Curses() {
+    // ncursesw draws UTF-8 (paths, "…", the sparkline) only under the user's locale.
+    std::setlocale(LC_ALL, "");
     screen_ = newterm(nullptr, stdout, stdin);
     if (screen_ == nullptr) return;
     cbreak();

@@ -55,7 +55,7 @@ _aatune() {
       COMPREPLY=($(compgen -d -- "$cur"))
       return
       ;;
-    --db | --loader | --parser)
+    --db | --loader | --parser | --output)
       COMPREPLY=($(compgen -f -- "$cur"))
       return
       ;;
@@ -63,6 +63,7 @@ _aatune() {
       case $cmd in
         parse) COMPREPLY=($(compgen -W "json aalogparse" -- "$cur")) ;;
         suggest) COMPREPLY=($(compgen -W "text json apparmor" -- "$cur")) ;;
+        export) COMPREPLY=($(compgen -W "json markdown tar" -- "$cur")) ;;
       esac
       return
       ;;
@@ -82,7 +83,7 @@ _aatune() {
       COMPREPLY=($(compgen -W "$(_aatune_profiles)" -- "$cur"))
       return
       ;;
-    --since | --max-events | --duration | --batch | --size)
+    --since | --max-events | --duration | --batch | --size | --group | --redact-pattern)
       return
       ;;
   esac
@@ -120,7 +121,8 @@ _aatune() {
     watch) opts="--json --profile --source --from-start --db --profiles --max-events --duration
                  --quiet --help" ;;
     tui) opts="--profiles --db --no-reload --loader --state --libvirt-xml --batch --size --help" ;;
-    export) opts="--help" ;;
+    export) opts="--profiles --db --profile --since --group --format --output --redact --no-redact
+                  --redact-uuids --redact-pattern --libvirt-xml --now --no-probe --help" ;;
     *) return ;;
   esac
   if [[ $cur == -* ]]; then

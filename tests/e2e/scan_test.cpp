@@ -209,7 +209,10 @@ TEST_F(ScanE2E, LogThatShrinksOrDisappearsMidScanIsReportedNotFatal) {
     const pid_t pid = fork();
     ASSERT_GE(pid, 0);
     if (pid == 0) _exit(std::system(cmd.c_str()) == 0 ? 0 : 1);
-    usleep(300 * 1000);
+    // Change the file only once the scan is under way (its first batch reached the store):
+    // under load a fixed delay can fire before the scan has even opened the file.
+    const fs::path wal = db_ + "-wal";
+    for (int i = 0; i < 600 && !fs::exists(wal); ++i) usleep(50 * 1000);
     if (remove) {
       fs::remove(log);
     } else {

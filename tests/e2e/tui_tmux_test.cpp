@@ -48,7 +48,8 @@ class TuiTmux : public ::testing::Test {
   }
 
   int tmux(const std::string& args) {
-    const std::string cmd = "tmux -L " + socket_ + " " + args + " >/dev/null 2>&1";
+    // -u and a UTF-8 locale: the pane must show "—" and "→" as the user's terminal would.
+    const std::string cmd = "LC_ALL=C.UTF-8 tmux -u -L " + socket_ + " " + args + " >/dev/null 2>&1";
     const int status = std::system(cmd.c_str());
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   }
@@ -57,7 +58,8 @@ class TuiTmux : public ::testing::Test {
 
   std::string screen() {
     const std::string out = (dir_ / "pane.txt").string();
-    const std::string cmd = "tmux -L " + socket_ + " capture-pane -p -t t > " + out + " 2>/dev/null";
+    const std::string cmd =
+        "LC_ALL=C.UTF-8 tmux -u -L " + socket_ + " capture-pane -p -t t > " + out + " 2>/dev/null";
     (void)std::system(cmd.c_str());
     return slurp(out);
   }
@@ -143,8 +145,9 @@ TEST_F(TuiTmux, AllowWithGlobAcceptPeerPairSaveAndQuitPrompt) {
       << local;
 
   // Accept one more, then quit: the prompt names the unsaved rule; 'n' stays, 'y' leaves.
-  keys("Enter");  // the profiles screen after saving: open the first profile
-  wait_for("proposal(s)");
+  // Saving returns to the guest's groups, which now hold only what is still open.
+  s = wait_for("(VM webvm) — 1 proposal(s)");
+  EXPECT_EQ(s.find("/srv/vms/webvm-data.qcow2"), std::string::npos) << s;
   keys("A");
   wait_for("1 accepted; S to review");
   keys("q");

@@ -1,0 +1,204 @@
+// The ecosystem around the binary: man page, shell completion, config errors, install layout.
+// Everything runs the real tools (groff, man, bash, cmake --install) on the real files.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Result {
+  int rc = -1;
+  std::string out;  // stdout
+  std::string err;  // stderr
+};
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+class Eco : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("aatune-eco-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  // Runs `cmd` with /bin/sh in the source tree; stdout and stderr captured apart.
+  Result sh(const std::string& cmd) const {
+    const auto out = dir_ / "stdout";
+    const auto err = dir_ / "stderr";
+    const std::string full = "cd '" AATUNE_SOURCE_DIR "' && { " + cmd + " ; } >'" + out.string() +
+                             "' 2>'" + err.string() + "' </dev/null";
+    const int status = std::system(full.c_str());
+    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(out), slurp(err)};
+  }
+
+  // Asks the bash completion what it offers for the words of `line` (the last one is completed).
+  std::vector<std::string> complete(const std::string& line) const {
+    const auto script = dir_ / "complete.sh";
+    std::ofstream(script) << "source contrib/completion/aatune.bash\n"
+                          << "COMP_WORDS=(" << line << ")\n"
+                          << "COMP_CWORD=$((${#COMP_WORDS[@]} - 1))\n"
+                          << "COMP_WORDS[0]='" AATUNE_BINARY "'\n"
+                          << "_aatune\nprintf '%s\\n' \"${COMPREPLY[@]}\"\n";
+    const auto r = sh("bash " + script.string());
+    EXPECT_EQ(r.err, "");
+    std::vector<std::string> words;
+    std::istringstream in(r.out);
+    for (std::string w; std::getline(in, w);) {
+      if (!w.empty()) words.push_back(w);
+    }
+    return words;
+  }
+
+  fs::path dir_;
+};
+
+// The long options a command's --help mentions.
+std::set<std::string> options_in(const std::string& help) {
+  static const std::regex kOpt("--[a-z][a-z-]*[a-z]");
+  std::set<std::string> opts;
+  for (auto it = std::sregex_iterator(help.begin(), help.end(), kOpt); it != std::sregex_iterator();
+       ++it) {
+    opts.insert(it->str());
+  }
+  return opts;
+}
+
+std::vector<std::string> commands() {
+  std::vector<std::string> names;
+  FILE* p = ::popen(AATUNE_BINARY " --help", "r");
+  std::string text;
+  for (char buf[512]; std::fgets(buf, sizeof buf, p) != nullptr;) text += buf;
+  ::pclose(p);
+  static const std::regex kLine(R"(\n  ([a-z]+) )");
+  for (auto it = std::sregex_iterator(text.begin(), text.end(), kLine);
+       it != std::sregex_iterator(); ++it) {
+    names.push_back((*it)[1]);
+  }
+  return names;
+}
+
+TEST_F(Eco, ManPageRendersWithoutWarnings) {
+  auto r = sh("groff -man -Tutf8 -ww -z docs/aatune.1");
+  EXPECT_EQ(r.rc, 0);
+  EXPECT_EQ(r.err, "") << "groff warnings";
+  r = sh("MANWIDTH=80 man --warnings -l docs/aatune.1");
+  EXPECT_EQ(r.rc, 0);
+  EXPECT_EQ(r.err, "") << "man warnings";
+  EXPECT_NE(r.out.find("EXIT STATUS"), std::string::npos);
+  EXPECT_NE(r.out.find("AATUNE_STATE_DIR"), std::string::npos);
+}
+
+TEST_F(Eco, ManPageAndCompletionCoverEveryCommandAndOption) {
+  const auto names = commands();
+  ASSERT_GE(names.size(), 10U);
+  const auto man = slurp(AATUNE_SOURCE_DIR "/docs/aatune.1");
+  const auto bash = slurp(AATUNE_SOURCE_DIR "/contrib/completion/aatune.bash");
+  const auto zsh = slurp(AATUNE_SOURCE_DIR "/contrib/completion/_aatune");
+  for (const auto& name : names) {
+    EXPECT_NE(man.find(".SS \"aatune " + name), std::string::npos) << name << " has no section";
+    EXPECT_NE(bash.find(" " + name + " "), std::string::npos) << name << " not in bash completion";
+    EXPECT_NE(zsh.find("'" + name + ":"), std::string::npos) << name << " not in zsh completion";
+    const auto help = sh(std::string(AATUNE_BINARY) + " " + name + " --help");
+    if (help.rc != 0) continue;  // a command without --help is reported, not documented
+    for (const auto& opt : options_in(help.out)) {
+      std::string roff = opt;
+      for (size_t i = 0; (i = roff.find('-', i)) != std::string::npos; i += 2) roff.insert(i, "\\");
+      EXPECT_NE(man.find(roff), std::string::npos) << name << " " << opt << " not in the man page";
+      EXPECT_NE(bash.find(opt), std::string::npos)
+          << name << " " << opt << " not in bash completion";
+    }
+  }
+}
+
+TEST_F(Eco, BashCompletion) {
+  const auto r = sh("bash -c 'source contrib/completion/aatune.bash && complete -p aatune'");
+  EXPECT_EQ(r.out, "complete -F _aatune aatune\n");
+  EXPECT_EQ(complete("aatune su"), (std::vector<std::string>{"suggest"}));
+  EXPECT_EQ(complete("aatune e"), (std::vector<std::string>{"enable", "enforce", "export"}));
+  EXPECT_EQ(complete("aatune list --j"), (std::vector<std::string>{"--json"}));
+  EXPECT_EQ(complete("aatune apply --target l"), (std::vector<std::string>{"local"}));
+  EXPECT_EQ(complete("aatune enforce --profiles samples/libvirt/apparmor.d usr.sbin."),
+            (std::vector<std::string>{"usr.sbin.chronyd", "usr.sbin.libvirtd"}));
+  // Proposal ids: the ones suggest prints for the logs on the line.
+  const auto ids = complete(
+      "aatune apply --profiles samples/libvirt/apparmor.d samples/libvirt/logs/audit.log "
+      "--select ''");
+  ASSERT_FALSE(ids.empty());
+  EXPECT_EQ(ids.front(), "1");
+  const auto suggest = sh(std::string(AATUNE_BINARY) +
+                          " suggest --profiles samples/libvirt/apparmor.d"
+                          " samples/libvirt/logs/audit.log");
+  for (const auto& id : ids) {
+    EXPECT_NE(suggest.out.find("#" + id), std::string::npos) << "id " << id << " not suggested";
+  }
+}
+
+TEST_F(Eco, BadConfigStopsWithFileAndLine) {
+  fs::create_directories(dir_ / "aatune");
+  std::ofstream(dir_ / "aatune" / "config") << "# mine\nprofiles = /etc/apparmor.d\ntarget = "
+                                               "kernel\n";
+  const auto r = sh("XDG_CONFIG_HOME='" + dir_.string() + "' " AATUNE_BINARY " parse /dev/null");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(r.err, "aatune: error: " + (dir_ / "aatune" / "config").string() +
+                       ":3: target must be profile, local or files, not 'kernel'\n");
+}
+
+TEST_F(Eco, UsageExitCodes) {
+  auto r = sh(AATUNE_BINARY " sugest");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err,
+            "aatune: error: unknown command 'sugest'\naatune: hint: did you mean 'suggest'?\n");
+  r = sh(AATUNE_BINARY " --version");
+  EXPECT_EQ(r.rc, 0);
+  EXPECT_EQ(r.out.rfind("aatune ", 0), 0U);
+  r = sh(AATUNE_BINARY);
+  EXPECT_EQ(r.rc, 2) << "no command and no terminal is a usage error";
+}
+
+TEST_F(Eco, InstallPutsEverythingInPlace) {
+  const fs::path build = fs::path(AATUNE_BINARY).parent_path();
+  const auto cache = slurp(build / "CMakeCache.txt");
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(cache, m, std::regex("CMAKE_INSTALL_PREFIX:PATH=(.*)")));
+  const fs::path prefix = m[1].str();
+  const auto r =
+      sh("DESTDIR='" + (dir_ / "root").string() + "' cmake --install '" + build.string() + "'");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const fs::path root = dir_ / "root" / prefix.relative_path();
+  // /usr maps the config to /etc, anything else to PREFIX/etc (GNUInstallDirs).
+  const fs::path etc = prefix == "/usr" ? dir_ / "root" / "etc" : root / "etc";
+  for (const auto& f :
+       {root / "bin/aatune", root / "share/man/man1/aatune.1",
+        root / "share/bash-completion/completions/aatune",
+        root / "share/zsh/site-functions/_aatune", root / "lib/systemd/system/aatune-watch.service",
+        etc / "aatune/aatune.conf", root / "share/doc/aatune/README.md",
+        root / "share/doc/aatune/design.md"}) {
+    EXPECT_TRUE(fs::is_regular_file(f)) << f << " not installed";
+  }
+  const auto unit = slurp(root / "lib/systemd/system/aatune-watch.service");
+  EXPECT_NE(unit.find("ExecStart=" + (prefix / "bin/aatune").string() + " watch"),
+            std::string::npos)
+      << "the unit must start the installed binary";
+}
+
+}  // namespace
