@@ -982,6 +982,7 @@ class Engine {
     if (!d.groups.empty()) {
       p.severity = assess_severity(grouped_.groups[d.groups.front()].key, d.perms, d.exec_mode);
     }
+    if (p.rule_value) p.guardrail = guardrail_for_rule(*p.rule_value);
     const auto files = policy_.target_files(d.profile);
     for (size_t i = 0; i < files.size(); ++i) p.targets.push_back({files[i], i == 0});
     // libvirt guests: the UUID in the profile name becomes the VM's name for people.

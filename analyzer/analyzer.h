@@ -78,6 +78,7 @@ struct Proposal {
   std::vector<Alternative> alternatives;
   Explanation why;
   SeverityAssessment severity;
+  Guardrail guardrail;  ///< Set when the rule needs an explicit confirmation / `--force`.
   std::vector<TargetChoice> targets;
   std::optional<size_t> pair;  ///< Pair id shared by the two sides of a peer access.
   bool peer_side = false;      ///< Added by the peer cross-check (no denial logged for it).

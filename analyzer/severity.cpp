@@ -1,7 +1,10 @@
 #include "analyzer/severity.h"
 
+#include <algorithm>
 #include <array>
 #include <utility>
+
+#include "rules/aare.h"
 
 namespace aatune::analyzer {
 namespace {
@@ -46,6 +49,80 @@ bool mentions_any(std::string_view path, auto& parts) {
     if (path.find(p) != std::string_view::npos) return true;
   }
   return false;
+}
+
+constexpr std::array<std::string_view, 7> kGuardedCaps{"sys_admin", "sys_module",   "sys_ptrace",
+                                                       "mac_admin", "mac_override", "dac_override",
+                                                       "sys_rawio"};
+
+// System trees where a write changes the machine itself. "/lib" covers /lib, /lib64, /libx32 …
+constexpr std::array<std::string_view, 6> kGuardedWriteTrees{"/etc", "/usr", "/boot",
+                                                             "/lib", "/sys", "/proc/sys"};
+
+// The literal start of a pattern: everything before its first glob, class, alternation or
+// variable (escapes resolved), so `/e\*tc` is not mistaken for a glob.
+std::string literal_prefix(std::string_view pattern) {
+  std::string out;
+  for (size_t i = 0; i < pattern.size(); ++i) {
+    const char c = pattern[i];
+    if (c == '\\' && i + 1 < pattern.size()) {
+      out += pattern[++i];
+      continue;
+    }
+    if (c == '*' || c == '?' || c == '[' || c == '{' || c == '@') break;
+    out += c;
+  }
+  return out;
+}
+
+// The top-level directory a pattern may reach ("/etc" for "/etc/x", "/lib64/…" → "/lib64"), or
+// "/" when its first component is already a glob (then it may reach any tree).
+std::string top_tree(std::string_view pattern) {
+  const std::string lit = literal_prefix(pattern);
+  const size_t next = lit.find('/', 1);
+  if (next != std::string::npos) return lit.substr(0, next);
+  return lit.size() == pattern.size() ? lit : "/";
+}
+
+bool writes_guarded_tree(std::string_view pattern, std::string* where) {
+  const std::string lit = literal_prefix(pattern);
+  if (!pattern.starts_with("/")) return false;  // a variable (@{HOME}) is never a system tree
+  if (top_tree(pattern) == "/") {
+    *where = "/";
+    return true;
+  }
+  for (auto tree : kGuardedWriteTrees) {
+    const bool lib = tree == "/lib";
+    if (lit.starts_with(tree) && (lib || lit.size() == tree.size() || lit[tree.size()] == '/')) {
+      *where = lib ? top_tree(pattern) : std::string(tree);
+      return true;
+    }
+  }
+  return false;
+}
+
+// `**` reachable within the first component of a tree: "/**", "/*/**", "/etc/**", "@{HOME}/**".
+bool recursive_at_top(std::string_view pattern) {
+  const size_t star = pattern.find("**");
+  if (star == std::string_view::npos) return false;
+  // Count the components written before the `**` (a variable counts as one).
+  const std::string_view head = pattern.substr(0, star);
+  size_t components = 0;
+  bool in_component = false;
+  for (const char c : head) {
+    if (c == '/') {
+      in_component = false;
+    } else if (!in_component) {
+      in_component = true;
+      ++components;
+    }
+  }
+  if (in_component) return components <= 2;  // "/etc/x**" still spans /etc
+  return components <= 1;
+}
+
+bool may_be_unconfined(std::string_view peer) {
+  return peer.empty() || peer == "unconfined" || aatune::rules::aare_matches(peer, "unconfined");
 }
 
 SeverityAssessment rate(Severity level, std::string reason) {
@@ -111,6 +188,35 @@ SeverityAssessment assess_severity(const GroupKey& key, std::string_view file_pe
     return rate(Severity::kLow, "");
   }
   return rate(Severity::kLow, "");
+}
+
+Guardrail guardrail_for_rule(const rules::Rule& rule) {
+  if (rule.deny) return {};
+  auto guard = [](std::string reason) { return Guardrail{true, std::move(reason)}; };
+  if (const auto* f = std::get_if<rules::FileRule>(&rule.body)) {
+    if (recursive_at_top(f->path))
+      return guard("recursive grant over a whole tree (" + f->path + ")");
+    std::string where;
+    if (f->perms.find_first_of("wa") != std::string::npos && writes_guarded_tree(f->path, &where))
+      return guard("write under " + where);
+    if (f->exec_mode.find_first_of("uU") != std::string::npos)
+      return guard("exec may run unconfined (" + f->exec_mode + ")");
+    return {};
+  }
+  if (const auto* c = std::get_if<rules::CapabilityRule>(&rule.body)) {
+    if (c->caps.empty()) return guard("all capabilities");
+    for (const auto& cap : c->caps) {
+      if (contains(kGuardedCaps, cap)) return guard("capability " + cap);
+    }
+    return {};
+  }
+  if (const auto* p = std::get_if<rules::PtraceRule>(&rule.body)) {
+    const bool traces = p->access.empty() ||
+                        std::find(p->access.begin(), p->access.end(), "trace") != p->access.end();
+    if (traces && may_be_unconfined(p->peer)) return guard("ptrace trace on unconfined processes");
+    return {};
+  }
+  return {};
 }
 
 }  // namespace aatune::analyzer

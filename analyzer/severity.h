@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "analyzer/grouping.h"
+#include "rules/rule.h"
 
 namespace aatune::analyzer {
 
@@ -23,5 +24,19 @@ struct SeverityAssessment {
 /// "PUx", "ux"…), empty when not an exec.
 [[nodiscard]] SeverityAssessment assess_severity(const GroupKey& key, std::string_view file_perms,
                                                  std::string_view exec_mode);
+
+/// A grant that widens a confinement a lot (docs/security.md, "Risk guardrails"): it needs an
+/// explicit confirmation naming `reason`, and `apply --all` takes it only with `--force`.
+struct Guardrail {
+  bool needs_force = false;
+  std::string reason;  ///< e.g. "write under /etc"; empty when !needs_force.
+};
+
+/// The guardrail for one rule as it would be written. The list: file writes (w, a) under /etc,
+/// /usr, /boot, /lib*, /sys, /proc/sys; `**` at the top of a tree (`/**`, `/etc/**`,
+/// `@{HOME}/**`); exec modes that may run unconfined (ux Ux pux PUx cux CUx); capabilities
+/// sys_admin sys_module sys_ptrace mac_admin mac_override dac_override sys_rawio (or all
+/// capabilities); ptrace trace whose peer may be unconfined. Deny rules never need force.
+[[nodiscard]] Guardrail guardrail_for_rule(const rules::Rule& rule);
 
 }  // namespace aatune::analyzer

@@ -424,8 +424,13 @@ int run_apply(const Invocation& inv) {
     chosen.push_back({&p, chosen_rule(p, o), chosen_target(p, o)});
   }
   if (chosen.empty()) {
-    inv.out << "nothing selected to apply\n";
-    return skipped.empty() ? kExitOk : kExitFindings;
+    // Rules already on disk leave nothing to do; a refusal (risk, unverified) is a finding.
+    const bool refused = std::ranges::any_of(skipped, [](const auto& s) {
+      return s.second.find("--force") != std::string::npos ||
+             s.second.find("--all") != std::string::npos;
+    });
+    inv.out << (refused ? "nothing selected to apply\n" : "nothing to do\n");
+    return refused ? kExitFindings : kExitOk;
   }
 
   // One plan_rules call per (profile, target), in proposal order, so rules of one profile land

@@ -207,7 +207,7 @@ std::expected<Input, std::string> read_logs(const std::vector<std::string>& logs
 }
 
 std::expected<Input, std::string> read_db(const std::string& path) {
-  auto store = store::Store::open(path, {.read_only = true});
+  auto store = store::Store::open(path, {.read_only = true, .max_size_bytes = std::nullopt});
   if (!store) return std::unexpected(store.error().message);
   auto groups = store->groups({});
   if (!groups) return std::unexpected(groups.error().message);

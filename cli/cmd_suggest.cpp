@@ -142,13 +142,37 @@ void print_json(std::ostream& out, const Analysis& a, uint64_t invalid) {
   out << j.dump(2) << '\n';
 }
 
-// Profiles in order of first appearance among the proposals.
+// A proposal whose rule is already on disk asks for a reload, not for a change to the tree:
+// after `apply --no-reload`, the same log must come back with nothing left to do.
+bool needs_change(const analyzer::Proposal& p) {
+  return p.why.code != analyzer::WhyCode::kAlreadyAllowed;
+}
+
+// Profiles in order of first appearance among the proposals that need a change.
 std::vector<std::string> profile_order(const Analysis& a) {
   std::vector<std::string> order;
   for (const auto& p : a.proposals) {
+    if (!needs_change(p)) continue;
     if (std::ranges::find(order, p.profile) == order.end()) order.push_back(p.profile);
   }
   return order;
+}
+
+// The denials the tree on disk already allows: one line each, and the one action they need.
+void print_reload_needed(std::ostream& out, const Analysis& a) {
+  std::set<std::string> profiles;
+  for (const auto& p : a.proposals) {
+    if (needs_change(p)) continue;
+    if (profiles.empty()) out << "\nalready allowed by the profile tree on disk:\n";
+    profiles.insert(p.profile);
+    out << "  #" << p.id << ' ' << p.profile << ": " << p.rule << '\n';
+  }
+  if (profiles.empty()) return;
+  out << "reload ";
+  for (auto it = profiles.begin(); it != profiles.end(); ++it) {
+    out << (it == profiles.begin() ? "" : ", ") << *it;
+  }
+  out << " to load it (the kernel still has the older policy)\n";
 }
 
 void print_apparmor(std::ostream& out, const Analysis& a) {
@@ -190,7 +214,7 @@ void print_text(std::ostream& out, const Analysis& a, const rules::ProfileTree& 
       out << "  [profile not found in the tree]";
     out << '\n';
     for (const auto& p : a.proposals) {
-      if (p.profile != profile) continue;
+      if (p.profile != profile || !needs_change(p)) continue;
       uint64_t count = 0;
       std::set<uint64_t> pids;
       std::set<std::string> comms;
@@ -307,6 +331,7 @@ int run_suggest(const Invocation& inv) {
   if (!opt.libvirt_xml.empty()) aopt.vm_names = read_vm_names(opt.libvirt_xml, inv.err);
   const analyzer::TreeView view(*tree);
   const Analysis analysis = analyzer::analyze(events, view, aopt);
+  const bool changes_needed = std::ranges::any_of(analysis.proposals, needs_change);
 
   switch (opt.format) {
     case Format::kJson:
@@ -317,10 +342,11 @@ int run_suggest(const Invocation& inv) {
       break;
     case Format::kText:
       print_text(inv.out, analysis, *tree);
-      if (analysis.proposals.empty()) inv.out << "nothing to do\n";
+      print_reload_needed(inv.out, analysis);
+      if (!changes_needed) inv.out << "nothing to do\n";
       break;
   }
-  return analysis.proposals.empty() ? kExitOk : kExitFindings;
+  return changes_needed ? kExitFindings : kExitOk;
 }
 
 }  // namespace aatune::cli

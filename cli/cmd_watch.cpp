@@ -723,10 +723,11 @@ int run_watch(const Invocation& inv) {
   inv.err.flush();
 
   const auto start = Clock::now();
-  const std::optional<Clock::time_point> deadline =
-      opt.duration ? std::optional(start + std::chrono::duration_cast<Clock::duration>(
-                                               std::chrono::duration<double>(*opt.duration)))
-                   : std::nullopt;
+  // No --duration: a deadline that never comes (avoids an optional GCC 12 misreads as unset).
+  const Clock::time_point deadline = opt.duration
+                                         ? start + std::chrono::duration_cast<Clock::duration>(
+                                                       std::chrono::duration<double>(*opt.duration))
+                                         : Clock::time_point::max();
   size_t blocking = 0;
   for (const auto& s : sources) blocking += s.blocking() ? 1 : 0;
   const auto slice =
@@ -771,7 +772,7 @@ int run_watch(const Invocation& inv) {
       last_loss_check = now;
     }
     if (watcher.done() && stop_reason.empty()) stop_reason = "reached --max-events";
-    if (deadline && now >= *deadline && stop_reason.empty()) stop_reason = "reached --duration";
+    if (now >= deadline && stop_reason.empty()) stop_reason = "reached --duration";
   }
 
   // Flush: what is still waiting for its evidence is released as it is.

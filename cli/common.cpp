@@ -4,9 +4,11 @@
 #include <fstream>
 #include <ostream>
 #include <sstream>
+#include <unordered_set>
 
 #include "collector/parser.h"
 #include "collector/reader.h"
+#include "store/store.h"
 
 namespace aatune::cli {
 namespace {
@@ -74,6 +76,7 @@ std::vector<std::string> default_logs() {
 std::expected<LogEvents, std::string> read_log_events(const std::vector<std::string>& logs,
                                                       std::ostream& err) {
   LogEvents out;
+  std::unordered_set<uint64_t> seen;
   for (const auto& path : logs) {
     auto reader = collector::LineReader::open(path);
     if (!reader) return std::unexpected(reader.error().path + ": " + reader.error().message);
@@ -93,6 +96,8 @@ std::expected<LogEvents, std::string> read_log_events(const std::vector<std::str
         }
         continue;
       }
+      // The same kernel record read from two logs (kern.log and audit.log) is one denial.
+      if (ev->audit_id && !seen.insert(store::record_fingerprint(*ev)).second) continue;
       out.events.push_back({std::move(*ev), path, raw.line_no});
     }
   }

@@ -278,7 +278,12 @@ size_t remove_stale_temp_files(const fs::path& dir) {
 
 std::expected<TreeLock, FileError> TreeLock::acquire(const fs::path& lock_file,
                                                      std::chrono::milliseconds wait) {
-  const int fd = ::open(lock_file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  // A directory is locked through a read-only descriptor of itself (flock works on any open
+  // file): locking the tree writes nothing into it, so a refused change leaves it byte-identical.
+  std::error_code dir_ec;
+  const bool is_dir = fs::is_directory(lock_file, dir_ec);
+  const int fd = is_dir ? ::open(lock_file.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+                        : ::open(lock_file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) return std::unexpected(errno_error(lock_file, "cannot open lock file", errno));
   TreeLock lock(fd);
   const auto deadline = std::chrono::steady_clock::now() + wait;
@@ -312,7 +317,7 @@ TreeLock::~TreeLock() {
 }
 
 fs::path lock_file_for(const fs::path& tree) {
-  return tree / ".aatune.lock";
+  return tree;
 }
 
 std::expected<BackupManifest, FileError> create_backup(const fs::path& backups_root,

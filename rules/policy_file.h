@@ -79,7 +79,8 @@ class TreeLock {
   int fd_ = -1;
 };
 
-/// The lock file that guards edits of the policy tree `tree`.
+/// What to lock to guard edits of the policy tree `tree`: the tree directory itself, so that
+/// taking the lock creates no file in it.
 [[nodiscard]] std::filesystem::path lock_file_for(const std::filesystem::path& tree);
 
 /// One file of a backup.

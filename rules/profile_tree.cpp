@@ -30,6 +30,8 @@ struct ProfileTree::Index {
 namespace {
 
 constexpr size_t kMaxIncludeDepth = 32;
+// Real profile files are a few KiB; a bigger one is a mistake or an attack on memory.
+constexpr std::uintmax_t kMaxPolicyFileBytes = 4 * 1024 * 1024;
 
 bool is_space(char c) {
   return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' || c == '\v';
@@ -354,6 +356,14 @@ class Reader {
   const std::vector<Stmt>* statements(const fs::path& path) {
     const std::string key = path.string();
     if (auto it = cache_.find(key); it != cache_.end()) return &it->second;
+    std::error_code size_ec;
+    const auto size = fs::file_size(path, size_ec);
+    if (!size_ec && size > kMaxPolicyFileBytes) {
+      warn(key, 0,
+           "file is " + std::to_string(size) + " bytes, over the " +
+               std::to_string(kMaxPolicyFileBytes) + "-byte limit for policy files; skipped");
+      return &cache_.emplace(key, std::vector<Stmt>{}).first->second;
+    }
     std::ifstream in(path, std::ios::binary);
     if (!in) return nullptr;
     std::stringstream ss;
@@ -478,8 +488,14 @@ class Reader {
       }
       return;
     }
-    if (depth >= kMaxIncludeDepth || active_.contains(target.string())) {
+    if (active_.contains(target.string())) {
       warn(from.string(), s.line, "include <" + name + "> recurses into itself; skipped");
+      return;
+    }
+    if (depth >= kMaxIncludeDepth) {
+      warn(from.string(), s.line,
+           "include <" + name + "> nests deeper than " + std::to_string(kMaxIncludeDepth) +
+               " includes; skipped");
       return;
     }
     const std::string outer = via.empty() ? name : via;

@@ -29,7 +29,7 @@ std::string quote_if_needed(std::string_view v) {
   const bool needs = v.empty() || std::any_of(v.begin(), v.end(), [](char c) {
                        // A bare '"' or '!' is a lexer error in apparmor_parser; inside quotes both
                        // are fine.
-                       return is_space(c) || c == '#' || c == '"' || c == '!';
+                       return is_space(c) || c == '#' || c == '"' || c == '!' || c == '(' || c == ')';
                      });
   if (!needs) return std::string(v);
   std::string out = "\"";

@@ -111,7 +111,13 @@ TEST_F(Eco, ManPageAndCompletionCoverEveryCommandAndOption) {
   const auto names = commands();
   ASSERT_GE(names.size(), 10U);
   const auto man = slurp(AATUNE_SOURCE_DIR "/docs/aatune.1");
-  const auto bash = slurp(AATUNE_SOURCE_DIR "/contrib/completion/aatune.bash");
+  const auto bash_file = slurp(AATUNE_SOURCE_DIR "/contrib/completion/aatune.bash");
+  // The subcommand word list, padded so that every name is a whole word between spaces.
+  const auto list_at = bash_file.find("local commands=\"");
+  ASSERT_NE(list_at, std::string::npos) << "no command list in the bash completion";
+  const auto list_begin = list_at + std::string_view("local commands=\"").size();
+  const auto bash =
+      " " + bash_file.substr(list_begin, bash_file.find('"', list_begin) - list_begin) + " ";
   const auto zsh = slurp(AATUNE_SOURCE_DIR "/contrib/completion/_aatune");
   for (const auto& name : names) {
     EXPECT_NE(man.find(".SS \"aatune " + name), std::string::npos) << name << " has no section";
@@ -123,7 +129,7 @@ TEST_F(Eco, ManPageAndCompletionCoverEveryCommandAndOption) {
       std::string roff = opt;
       for (size_t i = 0; (i = roff.find('-', i)) != std::string::npos; i += 2) roff.insert(i, "\\");
       EXPECT_NE(man.find(roff), std::string::npos) << name << " " << opt << " not in the man page";
-      EXPECT_NE(bash.find(opt), std::string::npos)
+      EXPECT_NE(bash_file.find(opt), std::string::npos)
           << name << " " << opt << " not in bash completion";
     }
   }

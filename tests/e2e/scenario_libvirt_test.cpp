@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -224,9 +225,9 @@ TEST_F(ScenarioLibvirt, ApplyAllWritesExactLinesAndCompiles) {
         "  owner /dev/hugepages/libvirt/qemu/3-webvm/qemu_back_mem.pc.ram.Xk3vQb w,",
         "  signal receive set=term peer=libvirtd,"}},
       {"local/usr.sbin.chronyd",
-       {"# Site-specific additions and overrides for usr.sbin.chronyd.", "capability net_admin,",
-        "/run/chrony-dhcp/ r,", "/run/chrony-dhcp/eno1.sources r,", "/sys/class/ptp/ r,",
-        "/etc/adjtime r,", "unix create type=dgram,"}},
+       {"# Site-specific additions and overrides for profile '/usr/sbin/chronyd'.",
+        "capability net_admin,", "/run/chrony-dhcp/ r,", "/run/chrony-dhcp/eno1.sources r,",
+        "/sys/class/ptp/ r,", "/etc/adjtime r,", "unix create type=dgram,"}},
   };
   for (const auto& [rel, lines] : expected) {
     ASSERT_TRUE(added.contains(rel)) << rel << " not changed\n" << out;

@@ -114,7 +114,7 @@ TEST_F(PolicyFileTest, LockContention) {
   ASSERT_FALSE(second.has_value());
   EXPECT_EQ(second.error().kind, FileError::Kind::kLocked);
   EXPECT_EQ(second.error().message,
-            (dir_ / ".aatune.lock").string() +
+            dir_.string() +
                 ": another aatune process is changing this policy tree; try again when it has "
                 "finished");
   { TreeLock released = std::move(*first); }
