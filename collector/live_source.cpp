@@ -148,24 +148,25 @@ std::expected<std::vector<LiveLine>, std::string> NetlinkSource::read(
       ++overflow_episodes_;
       continue;
     }
-    size_t remaining = static_cast<size_t>(n);
-    auto* header = reinterpret_cast<nlmsghdr*>(buffer_.data());
-    // Multicast copies carry the full length in nlmsg_len (records.md §2.1); one record each.
-    for (; NLMSG_OK(header, remaining); header = NLMSG_NEXT(header, remaining)) {
-      const int type = header->nlmsg_type;
-      if (type == NLMSG_ERROR || type == NLMSG_DONE || type == NLMSG_NOOP) continue;
-      if (type == kAuditReplace) continue;
-      const char* data = static_cast<const char*>(NLMSG_DATA(header));
-      size_t length = header->nlmsg_len - NLMSG_HDRLEN;
-      // The payload is not NUL-terminated; trailing NULs are padding.
-      while (length > 0 && data[length - 1] == '\0') --length;
-      LiveLine line;
-      line.type = type;
-      line.text = "type=" + std::to_string(type) + " msg=";
-      line.text.append(data, length);
-      note_serial(line.text);
-      lines.push_back(std::move(line));
-    }
+    // One record per datagram. The payload length comes from what recv() returned, never from
+    // nlmsg_len: a unicast copy carries the payload length there, the multicast copy the full
+    // length (records.md §2.1), and a hostile or odd value must not steer our reads.
+    const size_t received = static_cast<size_t>(n);
+    if (received < NLMSG_HDRLEN) continue;
+    const auto* header = reinterpret_cast<const nlmsghdr*>(buffer_.data());
+    const int type = header->nlmsg_type;
+    if (type == NLMSG_ERROR || type == NLMSG_DONE || type == NLMSG_NOOP) continue;
+    if (type == kAuditReplace) continue;
+    const char* data = buffer_.data() + NLMSG_HDRLEN;
+    size_t length = received - NLMSG_HDRLEN;
+    // The payload is not NUL-terminated; trailing NULs are padding.
+    while (length > 0 && data[length - 1] == '\0') --length;
+    LiveLine line;
+    line.type = type;
+    line.text = "type=" + std::to_string(type) + " msg=";
+    line.text.append(data, length);
+    note_serial(line.text);
+    lines.push_back(std::move(line));
   }
   return lines;
 }

@@ -116,7 +116,7 @@ if [ $mode = full ]; then
   # (3) Apply every proposal into local/, validate, reload into the kernel.
   applied=0
   if has_cmd apply; then
-    step apply aatune apply --all --yes --force --target local --profiles $PROFILES && applied=1
+    step apply aatune apply --all --yes --force --target local --profiles $PROFILES $L/kmsg.txt && applied=1
   elif [ -s $L/suggest-rules.txt ]; then
     # Until `apply` exists: put the proposed rules into local/ by hand, as an admin would, and let
     # the real kernel judge them.
@@ -179,7 +179,7 @@ if [ $mode = full ]; then
   # (6) A bug-report bundle of the run.
   if has_cmd export; then
     mkdir -p $L/export
-    step export aatune export --output $L/export/bundle.tar.gz
+    step export aatune export --format tar --profiles $PROFILES --output $L/export/bundle.tar.gz $L/kmsg.txt
     (cd $L/export && ls -la) >$L/export-list.txt 2>&1
   else
     note "SKIP export (aatune export not available)"
