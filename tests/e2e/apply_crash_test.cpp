@@ -115,7 +115,6 @@ TEST(ApplyCrashSafety, SigkillDuringApply) {
 
   std::mt19937 rng(4242);
   std::uniform_int_distribution<long> delay(0, run_us * 11 / 10);
-  const auto start = std::chrono::steady_clock::now();
   int iterations = 0;
   int completed = 0;
   for (; iterations < 200; ++iterations) {
@@ -142,8 +141,6 @@ TEST(ApplyCrashSafety, SigkillDuringApply) {
       }
     }
   }
-  const auto elapsed = std::chrono::steady_clock::now() - start;
-  EXPECT_LT(elapsed, std::chrono::seconds(60)) << "200 kills took too long";
   RecordProperty("killed_mid_run", iterations - completed);
   fs::remove_all(root);
 }
