@@ -94,6 +94,54 @@ bool is_line_statement(std::string_view s) {
          is_variable_assignment(s);
 }
 
+bool is_variable_name_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+}
+
+// The same question as is_line_statement, asked after every character of a growing statement.
+// It remembers what it has settled so that a 1 MiB line costs linear time, not quadratic:
+// once the statement's start rules a line statement in or out, more characters cannot change it.
+class LineStatementProbe {
+ public:
+  // `s`: the statement so far without its leading whitespace; between resets it only grows.
+  bool ends_at_newline(std::string_view s) {
+    if (settled_) return verdict_;
+    const auto decided = [&](bool verdict) {
+      settled_ = true;
+      verdict_ = verdict;
+      return verdict;
+    };
+    for (const std::string_view word : {std::string_view("include"), std::string_view("#include")}) {
+      // "include" alone is a line statement so far; "includex" is not: settle only past the word.
+      if (s.size() > word.size() && starts_with_word(s, word)) return decided(true);
+      if (s == word) return true;
+      if (word.starts_with(s)) return false;
+    }
+    if (s.size() < 2) return s != "@" ? decided(false) : false;
+    if (!s.starts_with("@{")) return decided(false);
+    // @{NAME} = or @{NAME} +=: names are [A-Za-z0-9_]; scan each character once.
+    if (close_ == 0) {
+      for (; scanned_ < s.size(); ++scanned_) {
+        if (s[scanned_] == '}') break;
+        if (!is_variable_name_char(s[scanned_])) return decided(false);
+      }
+      if (scanned_ == s.size()) return false;
+      close_ = scanned_;
+    }
+    std::string_view rest = s.substr(close_ + 1);
+    while (!rest.empty() && is_space(rest.front())) rest.remove_prefix(1);
+    if (rest.empty() || rest == "+") return false;
+    return decided(rest.starts_with("=") || rest.starts_with("+="));
+  }
+  void reset() { *this = LineStatementProbe{}; }
+
+ private:
+  bool settled_ = false;
+  bool verdict_ = false;
+  size_t scanned_ = 2;  // next character of the variable name to look at
+  size_t close_ = 0;    // position of the name's '}' once seen
+};
+
 std::vector<Stmt> lex(std::string_view text, std::vector<TreeWarning>& warnings,
                       const std::string& file) {
   std::vector<Stmt> out;
@@ -102,9 +150,15 @@ std::vector<Stmt> lex(std::string_view text, std::vector<TreeWarning>& warnings,
   size_t line = 1;
   int alt_depth = 0;    // inside an AARE {…} alternation
   int paren_depth = 0;  // inside (…)
+  // buf[0, lead) is whitespace: the statement's content starts at `lead` (kept, not recomputed,
+  // so that each character costs O(1)).
+  size_t lead = 0;
+  LineStatementProbe probe;
   const auto flush = [&](Stmt::Kind kind) {
     std::string t = collapse(buf);
     buf.clear();
+    lead = 0;
+    probe.reset();
     alt_depth = 0;
     paren_depth = 0;
     if (t.empty() && kind == Stmt::Kind::kRule) return;
@@ -120,9 +174,11 @@ std::vector<Stmt> lex(std::string_view text, std::vector<TreeWarning>& warnings,
   };
   for (size_t i = 0; i < text.size(); ++i) {
     const char c = text[i];
-    const std::string trimmed = trim(buf);
+    while (lead < buf.size() && is_space(buf[lead])) ++lead;
+    const std::string_view trimmed = std::string_view(buf).substr(lead);
+    const bool line_statement = !trimmed.empty() && probe.ends_at_newline(trimmed);
     if (c == '\n') {
-      if (!trimmed.empty() && is_line_statement(trimmed)) {
+      if (line_statement) {
         const bool include = !is_variable_assignment(trimmed);
         flush(include ? Stmt::Kind::kInclude : Stmt::Kind::kVariable);
       } else if (!buf.empty()) {
@@ -158,7 +214,7 @@ std::vector<Stmt> lex(std::string_view text, std::vector<TreeWarning>& warnings,
         continue;
       }
     }
-    if (!trimmed.empty() && is_line_statement(trimmed)) {
+    if (line_statement) {
       // Includes and variable assignments end at the newline: their braces and commas are
       // alternations, not blocks or statement ends.
       buf += c;
