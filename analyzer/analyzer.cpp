@@ -16,33 +16,13 @@ namespace {
 // ---------------------------------------------------------------------------------------------
 // Rendering helpers.
 
-// Characters that AARE treats as pattern syntax; a literal name must escape them.
-constexpr std::string_view kAareSpecial = "*?[]{}\\^\"";
-
-bool needs_quotes(std::string_view s) {
-  return s.find_first_of(" \t,#=()") != std::string_view::npos;
-}
-
-// A label or other bare token (peer=, change_profile target): escaped like a path, but it need
-// not start with '/'.
+// A logged name as a rule token matching exactly that name: the rules model owns the escaping
+// (rules::quote_path_literal / quote_label_literal) and the quoting (rules::quote_value), so
+// the analyzer and the editor can never disagree on what a name means.
 std::expected<std::string, std::string> quote_literal(std::string_view s, bool path) {
-  if (s.empty()) return std::unexpected(std::string("the name is empty"));
-  if (path) {
-    // The rules model owns literal quoting of paths; refuse what it refuses.
-    auto q = rules::quote_path_literal(s);
-    if (!q) return std::unexpected(q.error());
-    return needs_quotes(*q) ? "\"" + *q + "\"" : *q;
-  }
-  std::string out;
-  for (char c : s) {
-    const auto u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u == 0x7f)
-      return std::unexpected(std::string("the name contains a control character"));
-    if (kAareSpecial.find(c) != std::string_view::npos) out += '\\';
-    out += c;
-  }
-  if (needs_quotes(out)) return "\"" + out + "\"";
-  return out;
+  auto q = path ? rules::quote_path_literal(s) : rules::quote_label_literal(s);
+  if (!q) return std::unexpected(q.error());
+  return rules::quote_value(*q);
 }
 
 std::string label_or_raw(std::string_view label) {
@@ -105,6 +85,18 @@ std::vector<std::string> stack_components(std::string_view label) {
     start = pos + 3;
   }
   return out;
+}
+
+// Complain mode runs a program that has no profile (and no exec rule) in a learning child named
+// `null-<program>` of the running profile: its accesses are the parent's to grant.
+std::string learning_parent(std::string_view label) {
+  const size_t at = label.find("//null-");
+  return std::string(label.substr(0, at));
+}
+
+void set_profile_of(std::string& profile, std::string& learning_label, std::string_view label) {
+  profile = learning_parent(label);
+  if (profile != label) learning_label = std::string(label);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -183,12 +175,10 @@ class VariableIndex {
   }
 
   static std::string escape(std::string_view s) {
-    std::string out;
-    for (char c : s) {
-      if (kAareSpecial.find(c) != std::string_view::npos) out += '\\';
-      out += c;
-    }
-    return out;
+    if (s.empty()) return {};
+    // Segments of a path quote_path_literal() already accepted: the label escaping cannot fail.
+    auto q = rules::quote_label_literal(s);
+    return q ? *q : std::string();
   }
 
   static std::string escape_prefix_slash(std::string_view path, const std::string& tail) {
@@ -325,6 +315,7 @@ struct Draft {
   std::vector<Alternative> alternatives;
   bool owner = false;
   std::vector<std::string> notes;  // facts for the explanation (e.g. parser version needed)
+  std::string learning_label;      // the `parent//null-/usr/bin/foo` label the records carried
   // Peer cross-check: the reciprocal rule the peer's profile needs, per confined peer.
   std::vector<std::pair<std::string, std::string>> reciprocal;  // (peer profile, rule)
   std::string reciprocal_class;
@@ -401,6 +392,44 @@ std::string peer_token(std::string_view peer, std::string_view self, bool use_pr
   return label_or_raw(peer);
 }
 
+// `network (ACCESS) inet TYPE [ip= port=] [peer=(ip= port=)],` from a record's addresses: the
+// peer side for accesses that have one (connect, send, …), the local side for bind/listen (or
+// when the record has no peer). A local port of a connecting socket is ephemeral: left out.
+std::optional<std::string> fine_grained_network(const collector::Event& e, std::string_view mask,
+                                                const std::string& family,
+                                                const std::string& type) {
+  if (family != "inet" && family != "inet6") return std::nullopt;
+  static const std::set<std::string, std::less<>> kNoPeer = {
+      "create", "bind", "listen", "shutdown", "getattr", "setattr", "getopt", "setopt"};
+  rules::NetworkRule n;
+  n.family = family;
+  if (!type.empty() && !type.starts_with("unknown")) n.type_or_protocol = type;
+  n.access = words(mask);
+  const bool peer_ok =
+      std::ranges::none_of(n.access, [](const std::string& a) { return kNoPeer.contains(a); });
+  const auto port = [](const std::optional<uint64_t>& p) {
+    return p && *p > 0 && *p <= 65535 ? std::to_string(*p) : std::string();
+  };
+  if (peer_ok && (e.net_foreign_addr || port(e.net_foreign_port) != "")) {
+    n.peer_ip = e.net_foreign_addr.value_or("");
+    n.peer_port = port(e.net_foreign_port);
+  }
+  const bool local_side = std::ranges::any_of(
+      n.access, [](const std::string& a) { return a == "bind" || a == "listen"; });
+  if (local_side || (n.peer_ip.empty() && n.peer_port.empty())) {
+    n.local_ip = e.net_local_addr.value_or("");
+    n.local_port = port(e.net_local_port);
+  }
+  if (!n.is_fine_grained() ||
+      (n.local_ip.empty() && n.local_port.empty() && n.peer_ip.empty() && n.peer_port.empty())) {
+    return std::nullopt;
+  }
+  // Addresses come from the record: render_checked refuses anything that is not an address.
+  auto text = rules::render_checked(rules::Rule{.body = std::move(n)});
+  if (!text) return std::nullopt;
+  return *text;
+}
+
 bool owner_request(const collector::Event& e) {
   // aa-logprof adds `owner` whenever fsuid == ouid, root included; a root daemon then gets
   // `owner /etc/… r`, which does not match files owned by other users. Owner only for non-root.
@@ -414,6 +443,10 @@ struct Canon {
   std::optional<rules::Rule> rule;
   std::string error;
 };
+
+void set_profile(Draft& d, std::string_view label) {
+  set_profile_of(d.profile, d.learning_label, label);
+}
 
 Canon canonical(const std::string& text) {
   auto parsed = rules::parse_rule(text);
@@ -543,18 +576,21 @@ class Engine {
       if (cls == "file" && !g.sample.name2) {
         const std::string path = g.sample.name.value_or("");
         const std::string perms = file_perms_from_mask(g.key.mask);
-        auto key = std::tuple(g.key.profile, path, g.unverified);
+        auto key = std::tuple(learning_parent(g.key.profile), path, g.unverified);
         auto it = file_index.find(key);
         if (it != file_index.end()) {
           Draft& d = drafts[it->second];
           d.groups.push_back(gi);
           d.perms = merge_perms(d.perms, perms);
+          if (d.learning_label.empty() && learning_parent(g.key.profile) != g.key.profile) {
+            d.learning_label = g.key.profile;
+          }
           d.owner = d.owner && owner_request(g.sample);
           continue;
         }
         file_index.emplace(key, drafts.size());
         Draft d;
-        d.profile = g.key.profile;
+        set_profile(d, g.key.profile);
         d.rule_class = cls;
         d.groups = {gi};
         d.file_path = path;
@@ -564,7 +600,7 @@ class Engine {
         continue;
       }
       Draft d;
-      d.profile = g.key.profile;
+      set_profile(d, g.key.profile);
       d.rule_class = cls;
       d.groups = {gi};
       build(d, g);
@@ -572,6 +608,14 @@ class Engine {
     }
     for (auto& d : drafts) {
       if (d.rule_class == "file") build_file(d);
+      if (d.profile == "unconfined" && !d.rule.empty()) {
+        // An unconfined process has no profile to add to (e.g. change_onexec refused for
+        // no_new_privs): the denial is not a policy gap.
+        d.rule.clear();
+        d.reciprocal.clear();
+        d.alternatives.clear();
+        d.refused = "the process was unconfined: there is no profile to add a rule to";
+      }
       canonicalize(d);
     }
     return drafts;
@@ -649,8 +693,7 @@ class Engine {
       }
     }
     if (auto v = vars_.rewrite(path)) {
-      std::string text = *v;
-      if (needs_quotes(text)) text = "\"" + text + "\"";
+      const std::string text = rules::quote_value(*v);
       d.alternatives.push_back({Alternative::Kind::kVariable, owner + text + " " + perms + ",",
                                 "uses the tree's variables"});
     }
@@ -764,10 +807,17 @@ class Engine {
         d.refused = "the record names no known socket family";
         return;
       }
-      // Never the ports or addresses: a local port is usually ephemeral, and coarse network
-      // rules mediate by family and type only.
-      d.rule = "network " + family +
-               (type.empty() || type.starts_with("unknown") ? "" : " " + type) + ",";
+      // The main proposal is the coarse rule: Debian 12's apparmor_parser (3.0) and kernels
+      // before 6.17 mediate by family and type only. The record's addresses and ports become
+      // the fine-grained alternative (AppArmor 4 syntax).
+      const std::string coarse =
+          "network " + family + (type.empty() || type.starts_with("unknown") ? "" : " " + type);
+      d.rule = coarse + ",";
+      if (auto fine = fine_grained_network(e, mask, family, type)) {
+        d.alternatives.push_back({Alternative::Kind::kFineGrained, *fine,
+                                  "only this address and port; needs apparmor_parser 4.0 or "
+                                  "later and a kernel with fine-grained inet mediation"});
+      }
     } else if (cls == "unix") {
       const std::string access = sorted_access(mask);
       const std::string type = e.net_sock_type.value_or("");
@@ -779,7 +829,7 @@ class Engine {
       if (!peer.empty()) peer_part = "label=" + peer_token(peer, d.profile, use_profile_name_);
       if (e.peer_addr && *e.peer_addr != "none") {
         auto a = quote_literal(*e.peer_addr, false);
-        if (a) peer_part += std::string(peer_part.empty() ? "" : ",") + "addr=" + *a;
+        if (a) peer_part += std::string(peer_part.empty() ? "" : " ") + "addr=" + *a;
       }
       d.rule = r + (peer_part.empty() ? "" : " peer=(" + peer_part + ")") + ",";
       if (!peer.empty() && !is_unconfined(peer)) {
@@ -821,6 +871,11 @@ class Engine {
       const std::string access = sorted_access(mask);
       const std::string peer = e.peer.value_or(e.peer_profile.value_or(""));
       d.action = "ptrace (" + access + ") " + peer;
+      if (access.empty()) {
+        // `ptrace,` or `ptrace peer=X,` would grant trace too: never guess a mask.
+        d.refused = "the record names no ptrace access (read, trace, …)";
+        return;
+      }
       std::string r = "ptrace (" + access + ")";
       if (!peer.empty()) r += " peer=" + peer_token(peer, d.profile, use_profile_name_);
       d.rule = r + ",";
@@ -1011,11 +1066,16 @@ class Engine {
     const std::string who = subject(d);
     const std::string denied = who + " may not " + d.action;
     if (g && g->unverified) {
-      x.notes.push_back(
-          "evidence is unverified: the record could have been written by any "
-          "user (not from the kernel or auditd)");
+      x.notes.push_back("evidence is unverified: " + g->unverified_reason);
     }
     x.notes.insert(x.notes.end(), d.notes.begin(), d.notes.end());
+    if (!d.learning_label.empty()) {
+      const std::string exe = d.learning_label.substr(d.learning_label.find("//null-") + 7);
+      x.notes.push_back("logged under the learning child " + d.learning_label +
+                        " (complain mode ran " + exe + " without a profile of its own); the rule " +
+                        "belongs to " + d.profile + ", or give " + exe +
+                        " its own profile and a Px rule");
+    }
     if (!p.profile_in_tree) {
       const size_t sep = d.profile.rfind("//");
       if (sep != std::string::npos && policy_.has_profile(d.profile.substr(0, sep))) {
@@ -1138,6 +1198,8 @@ std::string_view to_string(Alternative::Kind kind) {
       return "exec-mode";
     case Alternative::Kind::kFlag:
       return "flag";
+    case Alternative::Kind::kFineGrained:
+      return "fine-grained";
   }
   return "glob";
 }
@@ -1149,7 +1211,7 @@ std::expected<std::string, std::string> quote_literal_path(std::string_view path
 Analysis analyze(std::span<const LoggedEvent> events, const PolicyView& policy,
                  const AnalyzeOptions& options) {
   Analysis a;
-  a.grouped = group_events(events);
+  a.grouped = group_events(events, options.trust);
   a.proposals = Engine(a.grouped, policy, options).run();
   return a;
 }

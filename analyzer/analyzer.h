@@ -51,7 +51,8 @@ struct Alternative {
     kAbstraction,
     kOwner,
     kExecMode,
-    kFlag
+    kFlag,
+    kFineGrained,  ///< AppArmor 4 network rule with ip/port (apparmor_parser 4.0 or later).
   };
   Kind kind = Kind::kGlob;
   std::string text;  ///< The rule (or include / flag) as it would be written.
@@ -91,6 +92,8 @@ struct Proposal {
 struct AnalyzeOptions {
   /// libvirt guest UUID → VM name (the CLI reads domain XML; the analyzer does not).
   std::map<std::string, std::string> vm_names;
+  /// Whose USER_AVC records are trusted (the CLI adds the D-Bus daemon's uid to root).
+  TrustPolicy trust;
 };
 
 struct Analysis {

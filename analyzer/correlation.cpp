@@ -19,7 +19,10 @@ Correlator::Correlator(std::chrono::milliseconds max_wait, uint64_t serial_windo
     : max_wait_(max_wait), serial_window_(serial_window) {}
 
 void Correlator::add_event(collector::Event event, Clock::time_point now) {
-  if (!event.audit_id) {
+  // A userspace message (USER_AVC from dbus-daemon and the like, 1100–1199) is stamped on its
+  // own serial outside any syscall: nothing will ever share it, so waiting would only delay it.
+  const bool user_message = event.record_type >= 1100 && event.record_type <= 1199;
+  if (!event.audit_id || user_message) {
     CorrelatedEvent ready;
     ready.event = std::move(event);
     ready_unkeyed_.push_back(std::move(ready));
@@ -52,6 +55,7 @@ void Correlator::add_companion(collector::Companion companion, Clock::time_point
 }
 
 void attach_evidence(CorrelatedEvent& e) {
+  e.paths.clear();
   for (const auto& c : e.companions) {
     if (c.type == "SYSCALL" || c.type == "1300") {
       if (const auto* v = field(c, "exe")) e.exe = *v;
@@ -61,6 +65,8 @@ void attach_evidence(CorrelatedEvent& e) {
       if (const auto* v = field(c, "proctitle")) e.command = *v;
     } else if (c.type == "CWD" || c.type == "1307") {
       if (const auto* v = field(c, "cwd")) e.cwd = *v;
+    } else if (c.type == "PATH" || c.type == "1302") {
+      if (const auto* v = field(c, "name")) e.paths.push_back(*v);
     }
   }
 }

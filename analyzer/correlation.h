@@ -1,10 +1,11 @@
 // Correlation of an AppArmor record with the audit records that share its serial (SYSCALL,
 // PROCTITLE, CWD, PATH, EOE): the evidence of who did it (exe, command line, cwd).
 //
-// Pure: arrival times are passed in, nothing is read or slept on. On netlink an EOE closes an
-// event; auditd's log and kmsg never carry EOE (records.md §2.3), so an event is also complete
-// when it has waited `max_wait`, when the stream has moved `serial_window` serials past it, or at
-// the end of the input.
+// Pure: arrival times are passed in, nothing is read or slept on. A userspace message
+// (USER_AVC) is complete as it arrives: the kernel never gives it companions. On netlink an EOE
+// closes an event; auditd's log and kmsg never carry EOE (records.md §2.3), so an event is also
+// complete when it has waited `max_wait` (a bounded wait), when the stream has moved
+// `serial_window` serials past it, or at the end of the input.
 #pragma once
 
 #include <chrono>
@@ -27,6 +28,7 @@ struct CorrelatedEvent {
   std::optional<std::string> cwd;      ///< CWD cwd=
   std::optional<std::string> subject;  ///< SYSCALL subj= (the full label, stacks included)
   std::optional<std::string> syscall;  ///< SYSCALL syscall= (number or name)
+  std::vector<std::string> paths;      ///< PATH name= of each item, in arrival order
 };
 
 class Correlator {
@@ -66,7 +68,7 @@ class Correlator {
       ready_unkeyed_;  ///< Events without an audit id: nothing to wait for.
 };
 
-/// Fills exe/command/cwd/subject/syscall from companions. Exposed for callers that already
+/// Fills exe/command/cwd/subject/syscall/paths from companions. Exposed for callers that already
 /// grouped records themselves (the store).
 void attach_evidence(CorrelatedEvent& event);
 

@@ -2,7 +2,10 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdint>
 #include <map>
+#include <optional>
+#include <string>
 #include <string_view>
 #include <utility>
 
@@ -100,9 +103,63 @@ std::string to_string(const GroupKey& k) {
 
 namespace {
 
-bool is_unverified(const collector::Event& e) {
-  return e.trust == collector::Trust::kUnverified;
+// The uid the kernel wrote for the sender: the ` uid=` before the first ` msg='`. The kernel
+// copies the sender's text after `msg='` verbatim, quotes included, so a sender can close the
+// quote and append its own `uid=0`; only the kernel's prefix counts. Events without raw text (none
+// from the parser) fall back to the parsed field.
+std::optional<uint64_t> kernel_sender_uid(const collector::Event& e) {
+  if (e.raw.empty()) return e.sender_uid;
+  const std::string_view raw = e.raw;
+  const size_t msg = raw.find(" msg='");
+  const std::string_view prefix = raw.substr(0, msg);
+  const size_t at = prefix.find(" uid=");
+  if (at == std::string_view::npos) return std::nullopt;
+  uint64_t uid = 0;
+  size_t i = at + 5;
+  if (i >= prefix.size() || prefix[i] < '0' || prefix[i] > '9') return std::nullopt;
+  for (; i < prefix.size() && prefix[i] >= '0' && prefix[i] <= '9'; ++i) {
+    if (uid > (UINT64_MAX - 9) / 10) return std::nullopt;
+    uid = uid * 10 + static_cast<uint64_t>(prefix[i] - '0');
+  }
+  return uid;
 }
+
+}  // namespace
+
+std::string unverified_reason(const collector::Event& e, const TrustPolicy& policy) {
+  switch (e.trust) {
+    case collector::Trust::kKernel:
+    case collector::Trust::kAuditDaemon:
+      return {};
+    case collector::Trust::kUserspaceAudit:
+      // The uid inside msg='…' is the sender's own claim; only the outer one comes from the
+      // kernel (the parser keeps just that one in sender_uid).
+      {
+        const std::optional<uint64_t> uid = kernel_sender_uid(e);
+        if (!uid) {
+          return "a USER_AVC record without the sender uid the kernel attaches (any process can "
+                 "send one)";
+        }
+        if (*uid != e.sender_uid) {
+          return "a USER_AVC record whose text claims sender uid " +
+                 (e.sender_uid ? std::to_string(*e.sender_uid) : std::string("?")) +
+                 " but the kernel wrote uid " + std::to_string(*uid) + " (a forged record)";
+        }
+        if (policy.trusted_sender_uids.contains(*uid)) return {};
+        return "a USER_AVC record sent by uid " + std::to_string(*uid) +
+               ", which is neither root nor the D-Bus daemon's user (any process can send one)";
+      }
+    case collector::Trust::kUnverified:
+      break;
+  }
+  return "the record could have been written by any user (not from the kernel or auditd)";
+}
+
+bool is_unverified(const collector::Event& e, const TrustPolicy& policy) {
+  return !unverified_reason(e, policy).empty();
+}
+
+namespace {
 
 std::optional<int64_t> event_ms(const collector::Event& e) {
   if (!e.epoch) return std::nullopt;
@@ -111,7 +168,7 @@ std::optional<int64_t> event_ms(const collector::Event& e) {
 
 }  // namespace
 
-Grouped group_events(std::span<const LoggedEvent> events) {
+Grouped group_events(std::span<const LoggedEvent> events, const TrustPolicy& policy) {
   using collector::EventType;
   Grouped out;
   // Trust is part of the identity: (key, unverified) -> index into out.groups.
@@ -138,12 +195,14 @@ Grouped group_events(std::span<const LoggedEvent> events) {
       ++out.other.other;
       continue;
     }
-    const bool unverified = is_unverified(e);
+    std::string reason = unverified_reason(e, policy);
+    const bool unverified = !reason.empty();
     auto [it, inserted] = index.try_emplace({key, unverified}, out.groups.size());
     if (inserted) {
       Group g;
       g.key = std::move(key);
       g.unverified = unverified;
+      g.unverified_reason = std::move(reason);
       g.sample = e;
       out.groups.push_back(std::move(g));
     }

@@ -3,8 +3,8 @@
 //
 // Beyond the key, `group_events` folds a stream of logged events into groups with their evidence
 // (counts, first/last seen, pids, comm, sources). Trust is part of a group's identity: a record
-// that anyone could have written (`logger`) never joins a kernel-trusted group, so a forged line
-// stays visible as such.
+// that anyone could have written (`logger`, a USER_AVC sent by an ordinary user) never joins a
+// kernel-trusted group, so a forged line stays visible as such.
 #pragma once
 
 #include <cstdint>
@@ -39,6 +39,24 @@ struct GroupKey {
 /// A stable one-line text form of the key (fields joined by U+001F), for storage and hashing.
 [[nodiscard]] std::string to_string(const GroupKey& key);
 
+/// Whose userspace AppArmor records (USER_AVC, type 1107) are believed. Any process may send a
+/// USER_AVC through the audit socket; what it can not forge is the sender `uid=` the kernel
+/// attaches. Only the bus daemon (dbus-daemon, dbus-broker) mediates D-Bus, so only its uid and
+/// root are trusted. Resolving the bus daemon's user (`messagebus`) is the caller's business
+/// (cli: getpwnam); the logic here only compares numbers.
+struct TrustPolicy {
+  std::set<uint64_t> trusted_sender_uids{0};  ///< Root; the caller adds the bus daemon's uid.
+};
+
+/// Why `event` can not be trusted as evidence, as a clause for "evidence is unverified: …"; empty
+/// when it can: kernel and auditd records always, USER_AVC records when their sender uid is in
+/// `policy`, never a syslog line from another program, stdin or a bare body.
+[[nodiscard]] std::string unverified_reason(const collector::Event& event,
+                                            const TrustPolicy& policy);
+
+/// True when unverified_reason() is not empty.
+[[nodiscard]] bool is_unverified(const collector::Event& event, const TrustPolicy& policy);
+
 /// One event as read, with where it was read (evidence for the user and for bug reports).
 struct LoggedEvent {
   collector::Event event;
@@ -59,8 +77,10 @@ struct SourceRef {
 struct Group {
   GroupKey key;
   /// True when every record came from text anyone could write (logger, stdin, a non-kernel
-  /// syslog line). Such records never merge with trusted ones.
+  /// syslog line, a USER_AVC from an untrusted sender). Such records never merge with trusted
+  /// ones.
   bool unverified = false;
+  std::string unverified_reason;  ///< unverified_reason() of the first record; empty if trusted.
   uint64_t count = 0;
   uint64_t denied = 0;   ///< apparmor="DENIED"
   uint64_t allowed = 0;  ///< apparmor="ALLOWED": complain mode, would have been denied.
@@ -92,6 +112,8 @@ struct Grouped {
 };
 
 /// Folds events into groups. Pure; the order of `groups` is the order of first appearance.
-[[nodiscard]] Grouped group_events(std::span<const LoggedEvent> events);
+/// `policy` decides which USER_AVC senders are trusted (the default trusts root only).
+[[nodiscard]] Grouped group_events(std::span<const LoggedEvent> events,
+                                   const TrustPolicy& policy = {});
 
 }  // namespace aatune::analyzer

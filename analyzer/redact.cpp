@@ -3,34 +3,31 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <optional>
 
 namespace aatune::analyzer {
 namespace {
 
 // Accounts every system has: naming them leaks nothing, and replacing them would rewrite rules
-// (`owner`, `/var/lib/libvirt/...`) and well-known paths.
-constexpr std::array<std::string_view, 22> kSystemUsers = {"root",
-                                                           "nobody",
-                                                           "daemon",
-                                                           "bin",
-                                                           "sys",
-                                                           "man",
-                                                           "www-data",
-                                                           "messagebus",
-                                                           "libvirt-qemu",
-                                                           "libvirt-dnsmasq",
-                                                           "syslog",
-                                                           "_apt",
-                                                           "unset",
-                                                           "?",
-                                                           "sshd",
-                                                           "polkitd",
-                                                           "avahi",
-                                                           "chrony",
-                                                           "systemd-network",
-                                                           "systemd-resolve",
-                                                           "systemd-timesync",
-                                                           "lp"};
+// (`owner`, `/var/lib/libvirt/...`) and well-known paths. Debian names new system accounts
+// `_name` (`_apt`, `_chrony`); packages prefix theirs (`systemd-`, `libvirt-`, `Debian-`).
+constexpr std::array<std::string_view, 52> kSystemUsers = {
+    "root",    "nobody",   "daemon",     "bin",      "sys",     "sync",     "games",  "man",
+    "lp",      "mail",     "news",       "uucp",     "proxy",   "www-data", "backup", "list",
+    "irc",     "gnats",    "messagebus", "dbus",     "syslog",  "unset",    "?",      "sshd",
+    "polkitd", "avahi",    "chrony",     "ntp",      "dnsmasq", "statd",    "tss",    "uuidd",
+    "tcpdump", "usbmux",   "rtkit",      "colord",   "geoclue", "pulse",    "saned",  "lightdm",
+    "gdm",     "postfix",  "mysql",      "postgres", "redis",   "nginx",    "apache", "bind",
+    "dovecot", "memcache", "qemu",       "kvm"};
+
+constexpr std::array<std::string_view, 4> kSystemUserPrefixes = {"_", "systemd-", "libvirt-",
+                                                                 "Debian-"};
+
+bool system_user(std::string_view name) {
+  return std::ranges::find(kSystemUsers, name) != kSystemUsers.end() ||
+         std::ranges::any_of(kSystemUserPrefixes,
+                             [&](std::string_view p) { return name.starts_with(p); });
+}
 
 constexpr std::array<std::string_view, 6> kNotHosts = {"?", "localhost", "kernel",
                                                        "-", "(none)",    ""};
@@ -61,6 +58,56 @@ const std::regex& home_re() {
   return re;
 }
 
+// Audit hex-encodes a value with a space, a quote or a non-ASCII byte (`name=2F686F6D65…`,
+// `proctitle=…` with NUL-separated argv). The personal data inside must go too, and the value
+// must stay hex so that the record still reads as one.
+const std::regex& hex_value_re() {
+  static const std::regex re(
+      R"((^|[^\w=])((?:proctitle|name|name2|cwd|exe|comm|srcname|cmd|path)=)([0-9A-F]{4,})(?![\w]))");
+  return re;
+}
+
+std::optional<std::string> hex_text(const std::string& hex) {
+  if (hex.size() % 2 != 0) return std::nullopt;
+  std::string out;
+  for (size_t i = 0; i < hex.size(); i += 2) {
+    unsigned v = 0;
+    std::from_chars(hex.data() + i, hex.data() + i + 2, v, 16);
+    // Text or argv: anything else (a control byte) means it was not an encoded string.
+    if (v != 0 && (v < 0x20 || v == 0x7f)) return std::nullopt;
+    out += static_cast<char>(v);
+  }
+  return out;
+}
+
+std::string to_hex(const std::string& text) {
+  constexpr std::string_view kHex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : text) {
+    out += kHex[c >> 4];
+    out += kHex[c & 0xf];
+  }
+  return out;
+}
+
+// Calls f(decoded) for every hex-encoded value of `text`; f returns the replacement text.
+template <typename F>
+std::string each_hex_value(const std::string& text, F&& f) {
+  std::string out;
+  auto last = text.cbegin();
+  for (std::sregex_iterator it(text.cbegin(), text.cend(), hex_value_re()), end; it != end; ++it) {
+    const auto& m = *it;
+    const auto decoded = hex_text(m[3].str());
+    if (!decoded) continue;
+    out.append(last, m[3].first);
+    const std::string replaced = f(*decoded);
+    out += replaced == *decoded ? m[3].str() : to_hex(replaced);
+    last = m[3].second;
+  }
+  out.append(last, text.cend());
+  return out;
+}
+
 }  // namespace
 
 std::expected<Redactor, std::string> Redactor::create(const RedactOptions& options) {
@@ -81,7 +128,7 @@ std::expected<Redactor, std::string> Redactor::create(const RedactOptions& optio
 
 void Redactor::learn(std::string_view text) {
   auto add = [](std::vector<std::string>& into, const std::string& v, bool user) {
-    if (user && std::ranges::find(kSystemUsers, v) != kSystemUsers.end()) return;
+    if (user && system_user(v)) return;
     if (!user && std::ranges::find(kNotHosts, v) != kNotHosts.end()) return;
     if (v.size() < 2 || std::ranges::find(into, v) != into.end()) return;
     into.push_back(v);
@@ -93,6 +140,10 @@ void Redactor::learn(std::string_view text) {
   static const std::regex syslog_host(
       R"((?:^|\n)(?:[A-Z][a-z]{2} [ 0-9]\d \d\d:\d\d:\d\d|\d{4}-\d\d-\d\dT[0-9:.+-]+Z?) ([A-Za-z0-9][A-Za-z0-9_.-]*) )");
   const std::string s(text);
+  (void)each_hex_value(s, [&](const std::string& decoded) {
+    learn(decoded);
+    return decoded;
+  });
   for (std::sregex_iterator it(s.begin(), s.end(), home_re()), end; it != end; ++it)
     add(users_, (*it)[1].str(), true);
   for (std::sregex_iterator it(s.begin(), s.end(), user_field), end; it != end; ++it)
@@ -122,8 +173,20 @@ std::string Redactor::placeholder(const std::string& kind, const std::string& va
   } else if (kind == "host") {
     p = "HOST" + std::to_string(n);
   } else if (kind == "ipv4") {
-    // Documentation ranges (RFC 5737) keep the text an address.
-    p = (n < 254 ? "192.0.2." : "198.51.100.") + std::to_string(n % 254 + 1);
+    // Documentation ranges (RFC 5737) keep the text an address: 192.0.2.1 for the first one.
+    // Past their 762 hosts, the benchmarking range 198.18.0.0/15 (RFC 2544), so that
+    // placeholders never collide.
+    if (n <= 254) {
+      p = "192.0.2." + std::to_string(n);
+    } else if (n <= 508) {
+      p = "198.51.100." + std::to_string(n - 254);
+    } else if (n <= 762) {
+      p = "203.0.113." + std::to_string(n - 508);
+    } else {
+      const size_t k = n - 762;
+      p = "198." + std::to_string(18 + k / 65536) + "." + std::to_string(k / 256 % 256) + "." +
+          std::to_string(k % 256);
+    }
   } else if (kind == "ipv6") {
     p = "2001:db8::" + std::to_string(n);
   } else if (kind == "mac") {
@@ -164,13 +227,16 @@ std::string Redactor::replace_all(std::string text, const std::regex& re, const 
 }
 
 std::string Redactor::redact(std::string_view text) {
-  std::string s(text);
+  std::string s = each_hex_value(std::string(text),
+                                 [&](const std::string& decoded) { return redact(decoded); });
   for (const auto& re : patterns_) s = replace_all(std::move(s), re, "pattern", 0);
   static const std::regex mac(
       R"((^|[^0-9A-Fa-f:])((?:[0-9A-Fa-f]{2}:){5,}[0-9A-Fa-f]{2})(?![0-9A-Fa-f:]))");
   static const std::regex ipv6(
       R"((^|[^\w:.])([0-9A-Fa-f:]*::[0-9A-Fa-f:]*|(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4})(?![\w:.]))");
-  static const std::regex ipv4(R"((^|[^\w.])((?:\d{1,3}\.){3}\d{1,3})(?![\w.]))");
+  // An address may end a sentence or precede a file extension (`…-192.168.122.45.lease`), but
+  // not continue into a longer dotted number.
+  static const std::regex ipv4(R"((^|[^\w.])((?:\d{1,3}\.){3}\d{1,3})(?!\w|\.\d))");
   static const std::regex uuid(
       R"((^|[^\w-]|(libvirt-))([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})(?![\w-]))");
   s = replace_all(std::move(s), mac, "mac", 2);
@@ -188,11 +254,12 @@ std::string Redactor::redact(std::string_view text) {
     for (std::sregex_iterator it(s.cbegin(), s.cend(), home_re()), end; it != end; ++it) {
       const auto& m = *it;
       const std::string name = m[1].str();
-      if (std::ranges::find(kSystemUsers, name) != kSystemUsers.end()) continue;
+      if (system_user(name)) continue;
       out.append(last, m[1].first);
       std::string p = placeholder("user", name);
       --counts_["user"].occurrences;
       ++counts_["home"].occurrences;
+      if (map_["home"].emplace(name, p).second) ++counts_["home"].distinct;
       out += p;
       last = m[1].second;
     }

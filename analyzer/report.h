@@ -1,4 +1,4 @@
-// The bug-report bundle of `aatune export` (docs/export-schema.md): pure helpers to build its JSON
+// The bug-report bundle of `aatune export` (docs/export.md): pure helpers to build its JSON
 // model and to render it as Markdown. The CLI gathers the inputs (logs, tree, environment).
 #pragma once
 

@@ -20,6 +20,7 @@
 #include "analyzer/tree_view.h"
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "cli/profile_hash.h"
 #include "rules/diff.h"
 #include "rules/lifecycle.h"
 #include "rules/profile_tree.h"
@@ -37,7 +38,9 @@ constexpr std::string_view kUsage =
     "                    [--parser PATH] [--yes] [--db PATH] [--state DIR] [--libvirt-xml DIR]\n"
     "                    [LOG…]\n"
     "  Accepts the proposals `aatune suggest` makes for the same LOG files and writes them into\n"
-    "  the profile tree DIR (default /etc/apparmor.d) as one validated, atomic change.\n"
+    "  the profile tree DIR (default /etc/apparmor.d) as one validated, atomic change. With --db\n"
+    "  and no LOG, the proposals are those for the store's open denial groups (what scan and\n"
+    "  watch collected, as `aatune list` shows them).\n"
     "  --select ID…     proposals by the #id suggest prints (the other side of a peer pair too)\n"
     "  --all            every proposal except risky ones (need --force) and unverified evidence\n"
     "  --force          also take grants the analyzer rates high or critical\n"
@@ -68,6 +71,7 @@ struct Options {
   std::optional<std::string> db;
   std::string libvirt_xml;
   std::vector<std::string> logs;
+  bool from_store = false;
   rules::CommitOptions commit;
 };
 
@@ -118,6 +122,7 @@ std::optional<std::string> parse_options(const Invocation& inv, Options& o, bool
       o.all = true;
     } else if (arg == "--force") {
       o.force = true;
+
     } else if (arg == "--yes" || arg == "-y") {
       o.yes = true;
     } else if (arg == "--no-reload") {
@@ -175,6 +180,8 @@ std::optional<std::string> parse_options(const Invocation& inv, Options& o, bool
     }
   }
   o.commit.tree = o.profiles;
+  // Logs given: they are the input (the store only records); none but a store: the store.
+  o.from_store = o.logs.empty() && o.db.has_value() && *o.db != ":memory:";
   if (!help && o.all == !o.select.empty())
     return o.all ? "--all and --select exclude each other"
                  : "say which proposals: --select ID… or --all";
@@ -298,20 +305,22 @@ void record_in_store(const Invocation& inv, const Options& o, const analyzer::An
   std::string diff;
   for (const auto& d : result.diffs) diff += d.diff;
   const char* user = std::getenv("USER");
+  const auto tree_after = rules::read_profile_tree(o.profiles);
   for (const auto& c : chosen) {
     const Proposal& p = *c.proposal;
     // The file that received the rule, and its hash after the change: a decision holds until
     // that file changes again.
     std::string target_file;
-    std::string hash;
     for (const auto& e : cs.edits) {
       if (e.new_content.find(c.rule) != std::string::npos &&
           e.old.content.find(c.rule) == std::string::npos) {
         target_file = e.old.path.string();
-        hash = rules::content_hash(e.new_content);
         break;
       }
     }
+    // The decision holds while the profile's files stay as written now: the same hash that
+    // status/list/tui check (cli/profile_hash.h), over the tree after the change.
+    const std::string hash = tree_after ? profile_content_hash(*tree_after, p.profile) : "";
     for (size_t gi : p.groups) {
       const std::string key = analyzer::to_string(analysis.grouped.groups[gi].key);
       store::AppliedChange change;
@@ -338,6 +347,24 @@ void record_in_store(const Invocation& inv, const Options& o, const analyzer::An
   }
 }
 
+// The stored events of every open group (undecided, or deferred), oldest first per group, as
+// `aatune list` analyzes them: what watch/scan collected, without the logs.
+std::expected<LogEvents, std::string> read_store_events(const std::optional<std::string>& db_flag) {
+  store::OpenOptions ro;
+  ro.read_only = true;
+  auto db = store::Store::open(store::locate_db(db_flag), ro);
+  if (!db) return std::unexpected(db.error().message);
+  auto groups = db->groups(store::GroupFilter{});
+  if (!groups) return std::unexpected(groups.error().message);
+  LogEvents out;
+  for (const auto& g : *groups) {
+    auto events = db->events_of_group(g.key, 100);
+    if (!events) return std::unexpected(events.error().message);
+    for (auto& e : *events) out.events.push_back({std::move(e), "store", 0});
+  }
+  return out;
+}
+
 }  // namespace
 
 int run_apply(const Invocation& inv) {
@@ -351,10 +378,10 @@ int run_apply(const Invocation& inv) {
     inv.out << kUsage;
     return kExitOk;
   }
-  if (o.logs.empty()) o.logs = default_logs();
-  if (o.logs.empty()) {
+  if (o.logs.empty() && !o.from_store) o.logs = default_logs();
+  if (o.logs.empty() && !o.from_store) {
     inv.err << "aatune apply: error: no log found (/var/log/audit/audit.log, /var/log/kern.log, "
-               "/var/log/syslog); name one\n";
+               "/var/log/syslog); name one, or read a store with --db PATH\n";
     return kExitUsage;
   }
   auto tree = rules::read_profile_tree(o.profiles);
@@ -362,18 +389,20 @@ int run_apply(const Invocation& inv) {
     inv.err << "aatune apply: error: " << tree.error() << '\n';
     return kExitUsage;
   }
-  auto logged = read_log_events(o.logs, inv.err);
+  auto logged = o.from_store ? read_store_events(o.db) : read_log_events(o.logs, inv.err);
   if (!logged) {
     inv.err << "aatune apply: error: " << logged.error() << '\n';
     return kExitUsage;
   }
   analyzer::AnalyzeOptions aopt;
+  aopt.trust = system_trust_policy();
   if (!o.libvirt_xml.empty()) aopt.vm_names = read_vm_names(o.libvirt_xml, inv.err);
   const analyzer::TreeView view(*tree);
   const analyzer::Analysis analysis = analyzer::analyze(logged->events, view, aopt);
 
   if (analysis.proposals.empty()) {
-    inv.out << "nothing to do: no proposals for these logs\n";
+    inv.out << (o.from_store ? "nothing to do: no open denial groups in the store\n"
+                             : "nothing to do: no proposals for these logs\n");
     return kExitOk;
   }
   for (size_t id : o.select) {
@@ -461,6 +490,27 @@ int run_apply(const Invocation& inv) {
       inv.out << "already present in " << key.first << ": " << r << '\n';
     for (const auto& w : plan->warnings) {
       if (warned.insert(w).second) inv.out << "warning: " << w << '\n';
+    }
+  }
+
+  // Where several profiles share a file, reloading it reloads them all: say so before the diff.
+  if (o.commit.reload) {
+    std::set<std::string> named;
+    for (const auto& [key, rules_text] : batches) named.insert(key.first);
+    const auto all_profiles = rules::list_profiles(o.profiles);
+    for (const auto& file : cs.profile_files) {
+      std::vector<std::string> others;
+      bool ours = false;
+      for (const auto& loc : all_profiles) {
+        if (fs::absolute(loc.file).lexically_normal() != file) continue;
+        ours = ours || named.contains(loc.name);
+        if (loc.name.find("//") == std::string::npos && !named.contains(loc.name))
+          others.push_back(loc.name);
+      }
+      if (!ours || others.empty()) continue;
+      inv.out << "note: reloading " << file.string() << " also reloads";
+      for (size_t i = 0; i < others.size(); ++i) inv.out << (i ? ", '" : " '") << others[i] << "'";
+      inv.out << " (unchanged)\n";
     }
   }
 

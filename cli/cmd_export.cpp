@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -27,8 +28,7 @@
 #include "analyzer/report.h"
 #include "analyzer/tree_view.h"
 #include "cli/commands.h"
-#include "collector/parser.h"
-#include "collector/reader.h"
+#include "cli/common.h"
 #include "rules/diff.h"
 #include "rules/editor.h"
 #include "rules/profile_tree.h"
@@ -56,7 +56,8 @@ constexpr std::string_view kUsage =
     "  --format tar       a .tar.gz with both and the evidence files; needs --output\n"
     "  --since T          records at or after T (epoch seconds or YYYY-MM-DD[THH:MM:SS], UTC)\n"
     "  --group ID         only denial ID (as numbered in a previous export)\n"
-    "  --now              record the export time (omitted otherwise, for reproducible output)\n"
+    "  --now              record the export time (SOURCE_DATE_EPOCH when set; omitted\n"
+    "                     otherwise, for reproducible output)\n"
     "  --no-probe         do not read this machine's environment nor ask dpkg for owners\n"
     "  Exit status: 0 bundle written, 2 usage or bad input.\n";
 
@@ -141,27 +142,45 @@ std::optional<std::string> run_capture(const std::vector<std::string>& argv) {
   return out;
 }
 
-// libvirt names each guest profile libvirt-<uuid>; the domain XML maps the uuid to the name.
-std::map<std::string, std::string> read_vm_names(const std::string& dir) {
-  std::map<std::string, std::string> out;
-  std::error_code ec;
-  std::vector<fs::path> files;
-  if (fs::is_regular_file(dir, ec)) {
-    files.emplace_back(dir);
-  } else {
-    for (const auto& e : fs::directory_iterator(dir, ec))
-      if (e.path().extension() == ".xml") files.push_back(e.path());
+// SOURCE_DATE_EPOCH (reproducible-builds.org) stands in for the clock, so that a dated bundle
+// can still be reproduced byte for byte.
+std::expected<int64_t, std::string> export_time() {
+  if (const char* sde = std::getenv("SOURCE_DATE_EPOCH"); sde && *sde) {
+    const std::string v = sde;
+    if (!std::ranges::all_of(v, [](char c) { return c >= '0' && c <= '9'; }) || v.size() > 12)
+      return std::unexpected("SOURCE_DATE_EPOCH '" + v + "': not a number of seconds");
+    return std::stoll(v);
   }
-  static const std::regex uuid_re(R"(<uuid>\s*([^<\s]+)\s*</uuid>)");
-  static const std::regex name_re(R"(<name>\s*([^<]+?)\s*</name>)");
-  for (const auto& p : files) {
-    std::string text = read_file(p).value_or("");
-    text = std::regex_replace(text, std::regex("<!--[\\s\\S]*?-->"), "");
-    std::smatch u, n;
-    if (std::regex_search(text, u, uuid_re) && std::regex_search(text, n, name_re))
-      out[u[1].str()] = n[1].str();
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// What the companions say about the process: the executable (SYSCALL exe), its command line
+// (PROCTITLE, decoded), the working directory (CWD) and the system call. null when not logged.
+json process_of(const std::vector<collector::Companion>& companions) {
+  json p{{"exe", nullptr}, {"cmdline", nullptr}, {"cwd", nullptr}, {"syscall", nullptr}};
+  auto field = [](const collector::Companion& c, std::string_view key) -> const std::string* {
+    for (const auto& [k, v] : c.fields)
+      if (k == key) return &v;
+    return nullptr;
+  };
+  for (const auto& c : companions) {
+    if (c.type == "SYSCALL") {
+      if (auto v = field(c, "exe")) p["exe"] = *v;
+      // ENRICHED logs name the call; RAW ones only number it.
+      if (auto v = field(c, "SYSCALL")) {
+        p["syscall"] = *v;
+      } else if (auto n = field(c, "syscall")) {
+        p["syscall"] = *n;
+      }
+    } else if (c.type == "PROCTITLE") {
+      if (auto v = field(c, "proctitle")) p["cmdline"] = *v;
+    } else if (c.type == "CWD") {
+      if (auto v = field(c, "cwd")) p["cwd"] = *v;
+    }
   }
-  return out;
+  return p;
 }
 
 struct Record {
@@ -174,35 +193,24 @@ struct Input {
   json sources = json::array();
 };
 
-std::expected<Input, std::string> read_logs(const std::vector<std::string>& logs) {
+// The logs through cli/common's reader (the same records, deduplicated the same way, as suggest
+// and apply read them, so proposal ids agree), with each record's companions attached.
+std::expected<Input, std::string> read_logs(const std::vector<std::string>& logs,
+                                            std::ostream& err) {
+  auto logged = read_log_events(logs, err, ReadLogOptions{.companions = true});
+  if (!logged) return std::unexpected(logged.error());
   Input in;
-  std::map<std::string, std::vector<collector::Companion>> companions;
-  for (const auto& path : logs) {
-    auto reader = collector::LineReader::open(path);
-    if (!reader) return std::unexpected(reader.error().path + ": " + reader.error().message);
-    uint64_t count = 0;
-    while (true) {
-      auto line = reader->next();
-      if (!line) return std::unexpected(line.error().path + ": " + line.error().message);
-      if (!*line) break;
-      const auto& raw = **line;
-      if (!collector::may_be_apparmor(raw.text)) {
-        if (auto c = collector::parse_companion(raw.text); c && c->audit_id)
-          companions[*c->audit_id].push_back(std::move(*c));
-        continue;
-      }
-      auto ev = collector::parse_line(raw.text);
-      if (!ev) continue;
-      ++count;
-      in.records.push_back({{std::move(*ev), path, raw.line_no}, {}});
+  for (auto& e : logged->events) {
+    Record r{std::move(e), {}};
+    if (r.logged.event.audit_id) {
+      if (auto it = logged->companions.find(*r.logged.event.audit_id);
+          it != logged->companions.end())
+        r.companions = it->second;
     }
-    in.sources.push_back({{"path", path}, {"records", count}});
+    in.records.push_back(std::move(r));
   }
-  for (auto& r : in.records) {
-    if (!r.logged.event.audit_id) continue;
-    if (auto it = companions.find(*r.logged.event.audit_id); it != companions.end())
-      r.companions = it->second;
-  }
+  for (const auto& s : logged->sources)
+    in.sources.push_back({{"path", s.path}, {"records", s.records}});
   return in;
 }
 
@@ -593,17 +601,14 @@ int run_export(const Invocation& inv) {
     input = read_db(*opt.db);
   } else {
     if (opt.logs.empty()) {
-      for (const char* p : {"/var/log/audit/audit.log", "/var/log/kern.log", "/var/log/syslog"}) {
-        std::error_code ec;
-        if (fs::is_regular_file(p, ec)) opt.logs.emplace_back(p);
-      }
+      opt.logs = default_logs();
       if (opt.logs.empty()) {
         inv.err << "aatune: error: no log found (/var/log/audit/audit.log, /var/log/kern.log, "
                    "/var/log/syslog); name one or use --db\n";
         return kExitUsage;
       }
     }
-    input = read_logs(opt.logs);
+    input = read_logs(opt.logs, inv.err);
   }
   if (!input) {
     inv.err << "aatune: error: " << input.error() << '\n';
@@ -625,7 +630,8 @@ int run_export(const Invocation& inv) {
   }
   std::vector<analyzer::LoggedEvent> events;
   for (const auto& r : scoped) events.push_back(r.logged);
-  const analyzer::Grouped all_groups = analyzer::group_events(events);
+  const analyzer::TrustPolicy trust = system_trust_policy();
+  const analyzer::Grouped all_groups = analyzer::group_events(events, trust);
   std::map<std::string, size_t> key_id;  // group key text → denial id
   for (size_t i = 0; i < all_groups.groups.size(); ++i)
     key_id[analyzer::to_string(all_groups.groups[i].key)] = i + 1;
@@ -643,18 +649,23 @@ int run_export(const Invocation& inv) {
   }
 
   analyzer::AnalyzeOptions aopt;
-  if (!opt.libvirt_xml.empty()) aopt.vm_names = read_vm_names(opt.libvirt_xml);
+  aopt.trust = trust;
+  if (!opt.libvirt_xml.empty()) aopt.vm_names = read_vm_names(opt.libvirt_xml, inv.err);
   const analyzer::TreeView view(*tree);
   const analyzer::Analysis analysis = analyzer::analyze(events, view, aopt);
 
   json report;
   report["schema"] = "aatune-export/1";
   report["aatune_version"] = AATUNE_VERSION;
-  report["generated_at"] =
-      opt.now ? json(time_text(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                   std::chrono::system_clock::now().time_since_epoch())
-                                   .count()))
-              : json(nullptr);
+  report["generated_at"] = nullptr;
+  if (opt.now) {
+    auto t = export_time();
+    if (!t) {
+      inv.err << "aatune: error: " << t.error() << '\n';
+      return kExitUsage;
+    }
+    report["generated_at"] = time_text(*t * 1000);
+  }
   report["scope"] = {{"profile", opt.profile ? json(*opt.profile) : json(nullptr)},
                      {"since", opt.since ? json(*opt.since) : json(nullptr)},
                      {"group", opt.group ? json(*opt.group) : json(nullptr)}};
@@ -699,7 +710,8 @@ int run_export(const Invocation& inv) {
                       {"line", r.logged.line_no},
                       {"raw", r.logged.event.raw},
                       {"fields", analyzer::event_fields(r.logged.event)},
-                      {"companions", comps}});
+                      {"companions", comps},
+                      {"process", process_of(r.companions)}});
     }
     record_count += g.count;
     d["records_omitted"] = g.count > recs.size() ? g.count - recs.size() : 0;

@@ -1,4 +1,9 @@
-// aatune undo / disable / enable / complain / enforce: profile lifecycle on a policy tree.
+// aatune undo / disable / enable / complain / enforce: profile lifecycle on a policy tree. Every
+// action is recorded for `undo` (in the state dir's backups) and in the store's changes table.
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <functional>
 #include <optional>
@@ -9,6 +14,7 @@
 
 #include "cli/commands.h"
 #include "rules/lifecycle.h"
+#include "store/store.h"
 
 namespace aatune::cli {
 namespace {
@@ -18,6 +24,7 @@ namespace rules = aatune::rules;
 struct Options {
   std::optional<std::string> positional;
   rules::CommitOptions commit;
+  std::optional<std::string> db;
   bool help = false;
 };
 
@@ -30,6 +37,7 @@ constexpr const char* kCommonHelp =
     "  --loader CMD     program that loads policy (default /sbin/apparmor_parser); gets -r/-R "
     "FILE\n"
     "  --parser PATH    apparmor_parser used to validate (default /sbin/apparmor_parser)\n"
+    "  --db PATH        the store the change is recorded in (':memory:' for none)\n"
     "  -h, --help       this help\n";
 
 std::vector<std::string> split_words(const std::string& s) {
@@ -53,13 +61,14 @@ std::optional<std::string> parse(const Invocation& inv, Options& o) {
     } else if (a[i] == "--no-reload") {
       o.commit.reload = false;
     } else if (a[i] == "--profiles" || a[i] == "--state" || a[i] == "--loader" ||
-               a[i] == "--parser") {
+               a[i] == "--parser" || a[i] == "--db") {
       const std::string name = a[i];
       const auto v = value();
       if (!v || v->empty()) return name + " needs a value";
       if (name == "--profiles") o.commit.tree = *v;
       if (name == "--state") o.commit.state_dir = *v;
       if (name == "--parser") o.commit.loader.parser = *v;
+      if (name == "--db") o.db = *v;
       if (name == "--loader") o.commit.loader.loader = split_words(*v);
       if (name == "--loader" && o.commit.loader.loader.empty()) return "--loader needs a command";
     } else if (a[i].starts_with("-") && a[i] != "-") {
@@ -116,17 +125,63 @@ int report_error(const Invocation& inv, const rules::CommitError& e) {
   return exit_code_for(e.kind);
 }
 
+std::string joined_output(const std::vector<rules::ProcessResult>& runs) {
+  std::string out;
+  for (const auto& r : runs) out += r.output;
+  return out;
+}
+
+// A change made by `what` (e.g. "disable foo") as a row of the store's changes table, next to the
+// rules `apply` records; a store that cannot be written only costs the record, with a warning.
+void record_in_store(const Invocation& inv, const Options& o, const std::string& what,
+                     const rules::ActionResult& r) {
+  auto db = store::Store::open(store::locate_db(o.db));
+  if (!db) {
+    inv.err << "aatune: warning: done, but not recorded: " << db.error().message << '\n';
+    return;
+  }
+  store::AppliedChange c;
+  c.rule = what;
+  for (const auto& f : r.files) c.target_file += (c.target_file.empty() ? "" : " ") + f.string();
+  for (const auto& d : r.commit.diffs) c.diff += d.diff;
+  if (r.commit.diffs.empty()) {
+    for (const auto& m : r.messages) c.diff += m + '\n';
+  }
+  if (r.commit.backup) c.backup_path = r.commit.backup->dir.string();
+  c.validated = !r.commit.validations.empty() &&
+                std::ranges::all_of(r.commit.validations, [](const auto& v) { return v.ok(); });
+  c.validate_output = joined_output(r.commit.validations);
+  std::vector<rules::ProcessResult> loads = r.commit.reloads;
+  loads.insert(loads.end(), r.processes.begin(), r.processes.end());
+  c.reloaded = !loads.empty() && r.skipped.empty() &&
+               std::ranges::all_of(loads, [](const auto& v) { return v.ok(); });
+  c.reload_output = joined_output(loads);
+  c.at = std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+             .count();
+  if (auto id = db->record_change(c); !id) {
+    inv.err << "aatune: warning: done, but not recorded: " << id.error().message << '\n';
+  }
+}
+
 int report(const Invocation& inv, const rules::ActionResult& r) {
   for (const auto& d : r.commit.diffs) inv.out << d.diff;
+  // What the loader said (apparmor_parser warnings on a real host), as every subprocess's output.
+  print_outputs(inv.out, r.commit.reloads);
+  print_outputs(inv.out, r.processes);
   for (const auto& m : r.messages) inv.out << m << '\n';
   for (const auto& s : r.skipped) inv.out << "skipped: " << s << '\n';
-  if (r.commit.backup) inv.out << "backup: " << r.commit.backup->dir.string() << '\n';
+  if (r.commit.backup) {
+    inv.out << "backup: " << r.commit.backup->dir.string() << " ('aatune undo' reverses it)\n";
+  }
   return kExitOk;
 }
 
+using Action = std::function<std::expected<rules::ActionResult, rules::CommitError>(
+    std::string_view, const rules::CommitOptions&, const rules::BeforeNotice&)>;
+
 int run_profile_action(const Invocation& inv, const char* name, const char* summary,
-                       const std::function<std::expected<rules::ActionResult, rules::CommitError>(
-                           std::string_view, const rules::CommitOptions&)>& action) {
+                       const Action& action) {
   Options o;
   if (auto err = parse(inv, o)) {
     inv.err << "aatune " << name << ": error: " << *err << '\n';
@@ -143,8 +198,14 @@ int run_profile_action(const Invocation& inv, const char* name, const char* summ
             << " --help')\n";
     return kExitUsage;
   }
-  auto r = action(*o.positional, o.commit);
+  // What else the action touches is said before it happens (flushed, in case it then hangs).
+  const rules::BeforeNotice before = [&](const std::string& sentence) {
+    inv.out << "note: " << sentence << '\n' << std::flush;
+  };
+  auto r = action(*o.positional, o.commit, before);
   if (!r) return report_error(inv, r.error());
+  // No backup: nothing changed ("already disabled", "already in complain mode").
+  if (r->commit.backup) record_in_store(inv, o, std::string(name) + " " + *o.positional, *r);
   return report(inv, *r);
 }
 
@@ -168,8 +229,8 @@ int run_complain(const Invocation& inv) {
   return run_profile_action(
       inv, "complain",
       "Add flags=(complain) to PROFILE's header (other flags kept), validate, write, reload.",
-      [](std::string_view n, const rules::CommitOptions& o) {
-        return rules::set_profile_mode(n, true, o);
+      [](std::string_view n, const rules::CommitOptions& o, const rules::BeforeNotice& b) {
+        return rules::set_profile_mode(n, true, o, b);
       });
 }
 
@@ -178,8 +239,8 @@ int run_enforce(const Invocation& inv) {
       inv, "enforce",
       "Remove the complain flag from PROFILE's header (the flags clause goes when empty),\n"
       "validate, write, reload.",
-      [](std::string_view n, const rules::CommitOptions& o) {
-        return rules::set_profile_mode(n, false, o);
+      [](std::string_view n, const rules::CommitOptions& o, const rules::BeforeNotice& b) {
+        return rules::set_profile_mode(n, false, o, b);
       });
 }
 
@@ -191,8 +252,10 @@ int run_undo(const Invocation& inv) {
   }
   if (o.help) {
     inv.out << "usage: aatune undo [N] [OPTIONS]\n\nRestore the files of the last N (default 1) "
-               "change sets aatune applied to the tree\nfrom their backups; validate and reload."
-               " Refuses files changed since.\n\noptions:\n"
+               "changes aatune made to the tree\n(applied rules, complain/enforce, "
+               "disable/enable): restore"
+               " files from their backups,\nvalidate and reload; remove or put back disable/ links"
+               " and load or unload.\nRefuses files and links changed since.\n\noptions:\n"
             << kCommonHelp;
     return kExitOk;
   }
@@ -208,6 +271,7 @@ int run_undo(const Invocation& inv) {
   }
   auto r = rules::undo_changes(n, o.commit);
   if (!r) return report_error(inv, r.error());
+  record_in_store(inv, o, "undo " + std::to_string(n), *r);
   return report(inv, *r);
 }
 

@@ -1,26 +1,68 @@
-// aatune list: the stored denial groups with their counts (and, once wired, the analyzer's
-// proposal and explanation).
+// aatune list: the stored denial groups with their counts, the analyzer's proposal and its
+// explanation. Groups the user decided stay hidden until their profile changes on disk.
 #include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
 #include <initializer_list>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <ostream>
 #include <string>
 #include <vector>
 
+#include "analyzer/analyzer.h"
+#include "analyzer/tree_view.h"
 #include "cli/commands.h"
+#include "cli/common.h"
+#include "cli/profile_hash.h"
+#include "rules/profile_tree.h"
 #include "store/store.h"
 
 namespace aatune::cli {
 namespace {
 
 constexpr std::string_view kUsage =
-    "usage: aatune list [--db PATH] [--profile P] [--since T] [--all] [--json]\n"
-    "  --since T   epoch seconds, YYYY-MM-DD, or a relative age: 30m, 12h, 7d\n"
-    "  --all       include groups already decided (ignored, accepted, denied)\n";
+    "usage: aatune list [--db PATH] [--profiles DIR] [--profile P] [--since T] [--all] [--json]\n"
+    "  --profiles DIR  the profile tree (default /etc/apparmor.d): proposals are checked against\n"
+    "                  it, and a decided group comes back once its profile's files change\n"
+    "  --since T       epoch seconds, YYYY-MM-DD, or a relative age: 30m, 12h, 7d\n"
+    "  --all           include groups already decided (ignored, accepted, denied)\n";
+
+// What the analyzer says about one stored group.
+struct GroupAdvice {
+  std::string rule;     ///< The proposed rule; empty when refused.
+  std::string refused;  ///< Why no rule is proposed.
+  std::string why_code;
+  std::string why;  ///< The one-sentence explanation.
+};
+
+// Runs the analyzer over (a sample of) the stored events of `groups` together, so that peer
+// cross-checks see both sides, and maps each proposal back to the store's group keys.
+std::expected<std::map<std::string, GroupAdvice>, std::string> advise(
+    store::Store& db, const std::vector<store::Group>& groups, const rules::ProfileTree& tree) {
+  std::vector<analyzer::LoggedEvent> events;
+  for (const auto& g : groups) {
+    auto evs = db.events_of_group(g.key, 100);
+    if (!evs) return std::unexpected(evs.error().message);
+    for (auto& e : *evs) events.push_back({std::move(e), "store", 0});
+  }
+  analyzer::AnalyzeOptions options;
+  options.trust = system_trust_policy();
+  const analyzer::TreeView view(tree);
+  const analyzer::Analysis analysis = analyzer::analyze(events, view, options);
+  std::map<std::string, GroupAdvice> out;
+  for (const auto& p : analysis.proposals) {
+    if (p.peer_side) continue;  // The logged side's own proposal describes the group.
+    for (size_t gi : p.groups) {
+      out.try_emplace(
+          analyzer::to_string(analysis.grouped.groups[gi].key),
+          GroupAdvice{p.rule, p.refused, std::string(analyzer::to_string(p.why.code)), p.why.text});
+    }
+  }
+  return out;
+}
 
 // --since: absolute (epoch, date) or relative to `now`.
 std::optional<int64_t> parse_since(std::string_view t, int64_t now) {
@@ -99,6 +141,7 @@ std::string row(std::initializer_list<Cell> cells) {
 
 int run_list(const Invocation& inv) {
   std::optional<std::string> db_flag;
+  std::string profiles_dir = "/etc/apparmor.d";
   store::GroupFilter filter;
   bool json = false;
   const int64_t now = static_cast<int64_t>(std::time(nullptr));
@@ -112,6 +155,8 @@ int run_list(const Invocation& inv) {
       db_flag = inv.args[++i];
     } else if (a.starts_with("--db=")) {
       db_flag = a.substr(5);
+    } else if (a == "--profiles" && has_value) {
+      profiles_dir = inv.args[++i];
     } else if (a == "--profile" && has_value) {
       filter.profile = inv.args[++i];
     } else if (a == "--since" && has_value) {
@@ -136,13 +181,35 @@ int run_list(const Invocation& inv) {
     inv.err << "aatune: error: " << db.error().message << '\n';
     return kExitUsage;
   }
-  // LEAD: set filter.profile_hash from the rules module (profile name -> file content hash) so
-  // that a decided group comes back when its profile changes on disk.
+  // Without a readable tree there is nothing to compare with: decisions hold and no proposal is
+  // made, but the stored groups are still listed.
+  auto tree = rules::read_profile_tree(profiles_dir);
+  if (!tree) {
+    inv.err << "aatune: warning: " << tree.error()
+            << " (no proposals; decided groups stay hidden)\n";
+  } else {
+    filter.profile_hash = [&t = *tree](std::string_view profile) -> std::optional<std::string> {
+      return profile_content_hash(t, profile);
+    };
+  }
   auto groups = db->groups(filter);
   if (!groups) {
     inv.err << "aatune: error: " << groups.error().message << '\n';
     return kExitUsage;
   }
+  std::map<std::string, GroupAdvice> advice;
+  if (tree) {
+    auto a = advise(*db, *groups, *tree);
+    if (!a) {
+      inv.err << "aatune: error: " << a.error() << '\n';
+      return kExitUsage;
+    }
+    advice = std::move(*a);
+  }
+  auto advice_of = [&](const std::string& key) -> const GroupAdvice* {
+    const auto it = advice.find(key);
+    return it == advice.end() ? nullptr : &it->second;
+  };
 
   if (json) {
     nlohmann::json j = nlohmann::json::array();
@@ -162,8 +229,17 @@ int run_list(const Invocation& inv) {
           {"last_seen", g.last_seen ? nlohmann::json(*g.last_seen) : nullptr},
           {"hosts", hosts},
           {"decision", g.decision ? nlohmann::json(store::to_string(g.decision->kind)) : nullptr}};
-      // ANALYZER: add "proposal" and "explanation" here (analyzer::propose / explain on
-      // db->events_of_group(g.key)).
+      // The hash a decision taken now would record: `aatune` compares it on the next list.
+      item["profile_hash"] =
+          tree ? nlohmann::json(profile_content_hash(*tree, g.profile)) : nullptr;
+      if (const GroupAdvice* adv = advice_of(g.key)) {
+        item["proposal"] = adv->rule.empty() ? nlohmann::json() : nlohmann::json(adv->rule);
+        if (!adv->refused.empty()) item["refused"] = adv->refused;
+        item["explanation"] = {{"code", adv->why_code}, {"text", adv->why}};
+      } else {
+        item["proposal"] = nullptr;
+        item["explanation"] = nullptr;
+      }
       j.push_back(std::move(item));
     }
     inv.out << j.dump(2) << '\n';
@@ -183,7 +259,14 @@ int run_list(const Invocation& inv) {
                     Cell(f[3], 40), Cell(f[4], 6), Cell(when(g.last_seen), 16),
                     Cell(g.decision ? store::to_string(g.decision->kind) : "-", 0)})
             << '\n';
-    // ANALYZER: print the proposed rule and the one-line explanation under each group here.
+    if (const GroupAdvice* adv = advice_of(g.key)) {
+      if (!adv->rule.empty()) {
+        inv.out << "        proposal: " << adv->rule << '\n';
+      } else if (!adv->refused.empty()) {
+        inv.out << "        no rule: " << adv->refused << '\n';
+      }
+      inv.out << "        why: " << adv->why << '\n';
+    }
   }
   return kExitOk;
 }

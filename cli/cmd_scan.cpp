@@ -134,7 +134,9 @@ struct ScanError {
 
 class Scanner {
  public:
-  Scanner(store::Store& db, const Invocation& inv) : db_(db), inv_(inv) {}
+  Scanner(store::Store& db, const Invocation& inv) : db_(db), inv_(inv) {
+    batch_.reserve(kBatchRecords);
+  }
 
   // Adds one parsed (or rejected) line; flushes a full batch.
   std::expected<void, ScanError> line(SourceStats& st, const std::string& source,
@@ -152,8 +154,11 @@ class Scanner {
       return {};
     }
     if (!ev->host && fallback_host) ev->host = fallback_host;
-    std::string key = analyzer::to_string(analyzer::group_key(*ev));
-    batch_.push_back(store::NewRecord{source, line_no, std::move(*ev), std::move(key)});
+    store::NewRecord& rec = batch_.emplace_back();
+    rec.group_key = analyzer::to_string(analyzer::group_key(*ev));
+    rec.source = source;
+    rec.line_no = line_no;
+    rec.event = std::move(*ev);
     return {};
   }
 
@@ -243,20 +248,23 @@ std::expected<SourceStats, ScanError> scan_file(Scanner& sc, store::Store& db,
         line_no,  ""};
   };
   // One line of lookahead: the last line of a live file may still be being written; it is
-  // processed only once its newline is there (next scan), so a record is never split.
-  std::optional<collector::RawLine> pending;
+  // processed only once its newline is there (next scan), so a record is never split. The line
+  // is borrowed from the reader and copied into one reused buffer (no allocation per line).
+  bool have_pending = false;
+  std::string pending_text;
+  uint64_t pending_line_no = 0;
   uint64_t done_offset = start;
   uint64_t done_lines = base_line;
   while (true) {
-    auto next = reader->next();
+    auto next = reader->next_view();
     if (!next) {
       st.note = "read error: " + next.error().message + " (kept what was read)";
       break;
     }
-    if (pending) {
+    if (have_pending) {
       if (!*next && !gz && !ends_with_newline(path, reader->offset())) break;
-      const uint64_t line_no = base_line + pending->line_no;
-      if (auto r = sc.line(st, path, pending->text, line_no); !r) return std::unexpected(r.error());
+      const uint64_t line_no = base_line + pending_line_no;
+      if (auto r = sc.line(st, path, pending_text, line_no); !r) return std::unexpected(r.error());
       done_offset = *next ? (*next)->offset : reader->offset();
       done_lines = line_no;
       if (sc.full()) {
@@ -267,7 +275,9 @@ std::expected<SourceStats, ScanError> scan_file(Scanner& sc, store::Store& db,
       progress.update(done_offset - start);
     }
     if (!*next) break;
-    pending = std::move(**next);
+    have_pending = true;
+    pending_text.assign((*next)->text);
+    pending_line_no = (*next)->line_no;
   }
   if (auto r = sc.flush(st, make_checkpoint(done_offset, done_lines)); !r) {
     return std::unexpected(r.error());

@@ -10,14 +10,18 @@
 #include <string>
 
 #include "cli/commands.h"
+#include "cli/profile_hash.h"
+#include "rules/profile_tree.h"
 #include "store/store.h"
 
 namespace aatune::cli {
 namespace {
 
 constexpr std::string_view kUsage =
-    "usage: aatune status [--db PATH] [--by-host] [--json]\n"
-    "  Per profile: mode (when the kernel says), denial groups open / decided, last seen.\n";
+    "usage: aatune status [--db PATH] [--profiles DIR] [--by-host] [--json]\n"
+    "  Per profile: mode (when the kernel says), denial groups open / decided, last seen.\n"
+    "  A decided group counts as open again once its profile's files in DIR (default\n"
+    "  /etc/apparmor.d) changed since the decision.\n";
 
 struct ProfileRow {
   std::string mode;
@@ -75,6 +79,7 @@ std::string row(std::initializer_list<Cell> cells) {
 int run_status(const Invocation& inv) {
   std::optional<std::string> db_flag;
   std::string sysfs = "/sys/kernel/security/apparmor/profiles";
+  std::string profiles_dir = "/etc/apparmor.d";
   bool by_host = false;
   bool json = false;
   for (size_t i = 0; i < inv.args.size(); ++i) {
@@ -82,9 +87,12 @@ int run_status(const Invocation& inv) {
     if (a == "--help" || a == "-h") {
       inv.out << kUsage;
       return kExitOk;
-    } else if ((a == "--db" || a == "--profiles-file") && i + 1 < inv.args.size()) {
+    } else if ((a == "--db" || a == "--profiles-file" || a == "--profiles") &&
+               i + 1 < inv.args.size()) {
       if (a == "--db") {
         db_flag = inv.args[++i];
+      } else if (a == "--profiles") {
+        profiles_dir = inv.args[++i];
       } else {
         sysfs = inv.args[++i];
       }
@@ -107,8 +115,6 @@ int run_status(const Invocation& inv) {
   }
   store::GroupFilter all;
   all.all = true;
-  // LEAD: wire the profile content hash here (rules module: profile name -> file -> hash) so that
-  // "decided" follows the profile on disk; until then a decision holds.
   auto groups = db->groups(all);
   if (!groups) {
     inv.err << "aatune: error: " << groups.error().message << '\n';
@@ -146,11 +152,23 @@ int run_status(const Invocation& inv) {
     return kExitOk;
   }
 
+  // "Decided" follows the profile on disk: a group decided about an older version of its
+  // profile's files is open again. Without a readable tree, decisions hold.
+  const auto tree = rules::read_profile_tree(profiles_dir);
+  std::map<std::string, std::string> hashes;
+  auto current_hash = [&](const std::string& profile) -> std::optional<std::string> {
+    if (!tree) return std::nullopt;
+    auto it = hashes.find(profile);
+    if (it == hashes.end())
+      it = hashes.emplace(profile, profile_content_hash(*tree, profile)).first;
+    return it->second;
+  };
   const auto modes = loaded_modes(sysfs);
   std::map<std::string, ProfileRow> rows;
   for (const auto& g : *groups) {
     ProfileRow& r = rows[g.profile];
-    (store::is_open(g, std::nullopt) ? r.open : r.decided) += 1;
+    (store::is_open(g, g.decision ? current_hash(g.profile) : std::nullopt) ? r.open : r.decided) +=
+        1;
     r.events += g.count;
     if (g.last_seen && (!r.last_seen || *g.last_seen > *r.last_seen)) r.last_seen = g.last_seen;
   }

@@ -328,6 +328,7 @@ int run_suggest(const Invocation& inv) {
   const uint64_t invalid = logged->invalid;
 
   analyzer::AnalyzeOptions aopt;
+  aopt.trust = system_trust_policy();
   if (!opt.libvirt_xml.empty()) aopt.vm_names = read_vm_names(opt.libvirt_xml, inv.err);
   const analyzer::TreeView view(*tree);
   const Analysis analysis = analyzer::analyze(events, view, aopt);

@@ -20,6 +20,7 @@
 #include "analyzer/tree_view.h"
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "cli/profile_hash.h"
 #include "rules/diff.h"
 #include "rules/lifecycle.h"
 #include "rules/loader.h"
@@ -65,9 +66,12 @@ struct Options {
 
 rules::RuleTarget rule_target(tui::TargetKind k) {
   switch (k) {
-    case tui::TargetKind::kProfile: return rules::RuleTarget::kProfile;
-    case tui::TargetKind::kLocal: return rules::RuleTarget::kLocal;
-    case tui::TargetKind::kLibvirtFiles: return rules::RuleTarget::kLibvirt;
+    case tui::TargetKind::kProfile:
+      return rules::RuleTarget::kProfile;
+    case tui::TargetKind::kLocal:
+      return rules::RuleTarget::kLocal;
+    case tui::TargetKind::kLibvirtFiles:
+      return rules::RuleTarget::kLibvirt;
   }
   return rules::RuleTarget::kLocal;
 }
@@ -99,6 +103,32 @@ class RealBackend final : public tui::Backend {
               std::map<std::string, std::string> names)
       : db_(db), tree_dir_(std::move(tree_dir)), opts_(std::move(opts)), names_(std::move(names)) {}
 
+  /// LOG files to scan into the store as the TUI's first job (with its progress line).
+  void scan_first(std::vector<std::string> scan_args, size_t logs) {
+    scan_args_ = std::move(scan_args);
+    scan_logs_ = logs;
+  }
+
+  std::string refresh_label() const override {
+    return scan_args_.empty() ? std::string()
+                              : "scanning " + std::to_string(scan_logs_) + " log(s)";
+  }
+
+  std::expected<std::string, std::string> refresh() override {
+    if (scan_args_.empty()) return std::string();
+    // Scanning is the scan command's job: run it, don't repeat it.
+    std::ostringstream out;
+    std::ostringstream err;
+    const int rc = run_scan(Invocation{scan_args_, out, err});
+    scan_args_.clear();
+    if (rc != kExitOk) {
+      std::string e = first_line(err.str());
+      if (e.starts_with("aatune: error: ")) e.erase(0, 15);
+      return std::unexpected("scan failed: " + e);
+    }
+    return "scanned " + std::to_string(scan_logs_) + " log(s)";
+  }
+
   std::expected<void, std::string> load_tree() {
     auto t = rules::read_profile_tree(tree_dir_.string());
     if (!t) return std::unexpected(t.error());
@@ -121,13 +151,18 @@ class RealBackend final : public tui::Backend {
     }
     std::map<std::string, tui::ProfileRow> rows;
     for (const auto& g : *groups) {
+      // Policy loads and removals are logged too; they are not denials and need nothing (the
+      // analyzer skips them the same way).
+      if (g.rule_class == "status") continue;
       auto& r = rows[g.profile];
       if (r.activity.empty()) {
         r.name = g.profile;
         r.activity.assign(kActivityBuckets, 0);
       }
-      if (store::is_open(g, std::nullopt)) ++r.open;
-      else ++r.decided;
+      if (store::is_open(g, hash_of(g.profile)))
+        ++r.open;
+      else
+        ++r.decided;
       if (g.last_seen) {
         r.last_seen = std::max(r.last_seen.value_or(*g.last_seen), *g.last_seen);
         const int64_t span = std::max<int64_t>(1, *hi - *lo);
@@ -139,7 +174,7 @@ class RealBackend final : public tui::Backend {
     std::vector<tui::ProfileRow> out;
     for (auto& [name, r] : rows) {
       if (r.open == 0) continue;
-      r.mode = !view.has_profile(name) ? "absent"
+      r.mode = !view.has_profile(name)       ? "absent"
                : view.in_complain_mode(name) ? "complain"
                                              : "enforce";
       if (name.starts_with("libvirt-")) {
@@ -155,6 +190,9 @@ class RealBackend final : public tui::Backend {
   std::expected<std::vector<tui::Item>, std::string> items(std::string_view profile) override {
     store::GroupFilter filter;
     filter.profile = std::string(profile);
+    filter.profile_hash = [this](std::string_view p) -> std::optional<std::string> {
+      return hash_of(p);
+    };
     auto groups = db_.groups(filter);
     if (!groups) return std::unexpected(groups.error().message);
     std::vector<analyzer::LoggedEvent> events;
@@ -165,6 +203,7 @@ class RealBackend final : public tui::Backend {
     }
     const analyzer::TreeView view(*tree_);
     analyzer::AnalyzeOptions aopt;
+    aopt.trust = system_trust_policy();
     aopt.vm_names = names_;
     const analyzer::Analysis a = analyzer::analyze(events, view, aopt);
     // The store counts every record; the analysis only saw the sampled ones.
@@ -220,6 +259,8 @@ class RealBackend final : public tui::Backend {
     if (auto r = plan(cs, accepted, warnings); !r) return std::unexpected(r.error());
     auto res = rules::commit(cs, opts_);
     if (!res) return std::unexpected(commit_error_text(res.error()));
+    // Decisions are tied to the profile as written now, so read the changed tree first.
+    if (auto r = load_tree(); !r) return std::unexpected(r.error());
     for (const auto& a : accepted) {
       for (const auto& k : a.group_keys) {
         const auto kind = a.deny ? store::DecisionKind::kDenied : store::DecisionKind::kAccepted;
@@ -228,31 +269,31 @@ class RealBackend final : public tui::Backend {
         }
       }
     }
-    const bool validated = std::ranges::all_of(res->validations, [](const auto& v) {
-      return v.ok();
-    });
-    const bool reloaded = !res->reloads.empty() && std::ranges::all_of(res->reloads, [](const auto& v) {
-      return v.ok();
-    });
+    const bool validated =
+        std::ranges::all_of(res->validations, [](const auto& v) { return v.ok(); });
+    const bool reloaded = !res->reloads.empty() &&
+                          std::ranges::all_of(res->reloads, [](const auto& v) { return v.ok(); });
     for (const auto& d : res->diffs) {
       store::AppliedChange ch;
       ch.group_key = accepted.front().group_keys.empty() ? "" : accepted.front().group_keys.front();
       for (const auto& a : accepted) ch.rule += (ch.rule.empty() ? "" : "\n") + a.rule;
       ch.target_file = d.path.string();
       ch.diff = d.diff;
-      ch.backup_path = res->backup ? opts_.state_dir.string() : "";
+      ch.backup_path = res->backup ? res->backup->dir.string() : "";
       ch.validated = validated;
       ch.reloaded = reloaded;
       ch.at = std::time(nullptr);
       if (auto r = db_.record_change(ch); !r) return std::unexpected(r.error().message);
     }
-    if (auto r = load_tree(); !r) return std::unexpected(r.error());
     if (!res->changed()) return "nothing to write: the rules are already there";
     std::string msg = "saved " + std::to_string(accepted.size()) + " rule(s) to " +
                       std::to_string(res->diffs.size()) + " file(s), validated";
-    if (reloaded) msg += ", reloaded";
-    else if (!opts_.reload) msg += ", not reloaded (--no-reload)";
-    else if (!res->skipped.empty()) msg += "; " + join(res->skipped, "; ");
+    if (reloaded)
+      msg += ", reloaded";
+    else if (!opts_.reload)
+      msg += ", not reloaded (--no-reload)";
+    else if (!res->skipped.empty())
+      msg += "; " + join(res->skipped, "; ");
     return msg;
   }
 
@@ -288,10 +329,18 @@ class RealBackend final : public tui::Backend {
   }
 
  private:
-  static store::Decision decision(const std::string& key, store::DecisionKind kind) {
+  // The hash a decision about `profile` is tied to (cli/profile_hash.h): the same one that
+  // status/list check, so an ignored group comes back once the profile's files change.
+  std::string hash_of(std::string_view profile) const {
+    return profile_content_hash(*tree_, profile);
+  }
+
+  // A group key starts with its profile name (analyzer::to_string(GroupKey)).
+  store::Decision decision(const std::string& key, store::DecisionKind kind) const {
     store::Decision d;
     d.group_key = key;
     d.kind = kind;
+    d.profile_hash = hash_of(std::string_view(key).substr(0, key.find('\x1f')));
     d.uid = getuid();
     const char* user = std::getenv("USER");
     d.user = user ? user : "";
@@ -318,6 +367,8 @@ class RealBackend final : public tui::Backend {
   rules::CommitOptions opts_;
   std::map<std::string, std::string> names_;
   std::optional<rules::ProfileTree> tree_;
+  std::vector<std::string> scan_args_;
+  size_t scan_logs_ = 0;
 };
 
 std::expected<Options, std::string> parse_args(std::span<const std::string> args) {
@@ -335,12 +386,18 @@ std::expected<Options, std::string> parse_args(std::span<const std::string> args
                a == "--libvirt-xml" || a == "--batch" || a == "--size") {
       v = value();
       if (!v) return std::unexpected(v.error());
-      if (a == "--profiles") o.profiles = *v;
-      else if (a == "--db") o.db = *v;
-      else if (a == "--loader") o.loader = *v;
-      else if (a == "--state") o.state = *v;
-      else if (a == "--libvirt-xml") o.libvirt_xml = *v;
-      else if (a == "--batch") o.batch = *v;
+      if (a == "--profiles")
+        o.profiles = *v;
+      else if (a == "--db")
+        o.db = *v;
+      else if (a == "--loader")
+        o.loader = *v;
+      else if (a == "--state")
+        o.state = *v;
+      else if (a == "--libvirt-xml")
+        o.libvirt_xml = *v;
+      else if (a == "--batch")
+        o.batch = *v;
       else {
         size_t w = 0;
         size_t h = 0;
@@ -377,12 +434,24 @@ int run_tui(const Invocation& inv) {
     return kExitUsage;
   }
   const std::string db_path = store::locate_db(opt->db);
+  for (const auto& log : opt->logs) {
+    // Named before the screen opens: a typo is an error on the command line, not a status line.
+    std::error_code ec;
+    if (!fs::exists(log, ec)) {
+      inv.err << "aatune: error: " << log << ": no such file\n";
+      return kExitUsage;
+    }
+  }
+  std::vector<std::string> scan_args;
   if (!opt->logs.empty()) {
-    // Scanning is the scan command's job: run it, don't repeat it.
-    std::vector<std::string> scan_args{"--db", db_path, "--no-journal", "--no-kmsg", "--quiet"};
+    scan_args = {"--db", db_path, "--no-journal", "--no-kmsg", "--quiet"};
     scan_args.insert(scan_args.end(), opt->logs.begin(), opt->logs.end());
+  }
+  if (opt->batch && !scan_args.empty()) {
+    // Headless: nobody watches a progress line, and a failed scan must fail the command.
     std::ostringstream out;
     if (const int rc = run_scan(Invocation{scan_args, out, inv.err}); rc != kExitOk) return rc;
+    scan_args.clear();
   }
   auto db = store::Store::open(db_path);
   if (!db) {
@@ -401,6 +470,7 @@ int run_tui(const Invocation& inv) {
   const auto names = opt->libvirt_xml.empty() ? std::map<std::string, std::string>()
                                               : read_vm_names(opt->libvirt_xml, inv.err);
   RealBackend backend(*db, opt->profiles, copts, names);
+  backend.scan_first(std::move(scan_args), opt->logs.size());
   if (auto r = backend.load_tree(); !r) {
     inv.err << "aatune: error: " << r.error() << '\n';
     return kExitUsage;

@@ -1,6 +1,7 @@
 // aatune watch: live collection. Reads the audit netlink group (or /dev/kmsg, or follows a log
 // file), reassembles multi-record events, prints each new denial group once with its proposal and
 // explanation, keeps counting, stores everything, and reports every loss with a number.
+#include <linux/audit.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -143,15 +144,22 @@ std::expected<Options, std::string> parse_options(std::span<const std::string> a
 // ---------------------------------------------------------------------------------------------
 // Sources
 
+enum class SourceKind { kNetlink, kKmsg, kFile };
+
 struct Source {
   std::string name;  ///< "netlink", "kmsg" or the followed path: the store's source name.
-  std::variant<collector::NetlinkSource, collector::KmsgSource, collector::FollowSource> impl;
+  SourceKind kind = SourceKind::kFile;
+  /// netlink and kmsg are received on a thread of their own, so a slow parse or store never
+  /// makes the kernel drop records for us; files are polled.
+  std::unique_ptr<collector::LiveReceiver> live;
+  std::optional<collector::FollowSource> file;
   analyzer::Correlator correlator;  ///< One per source: serials of different sources never mix.
   std::optional<uint32_t> kernel_lost_at_start;
   collector::LossReport reported;  ///< What was last reported, to print only changes.
-  uint64_t kmsg_missed_reported = 0;
   uint64_t reopened_reported = 0;
-  bool blocking() const { return !std::holds_alternative<collector::FollowSource>(impl); }
+  uint64_t file_lines = 0;
+  bool blocking() const { return live != nullptr; }
+  uint64_t records() const { return live ? live->records() : file_lines; }
 };
 
 std::string readlink_text(const char* path) {
@@ -197,23 +205,35 @@ std::optional<std::string> busiest_log() {
   return best;
 }
 
-Source make_source(std::string name, auto impl) {
-  return Source{std::move(name), std::move(impl), analyzer::Correlator(), std::nullopt, {}, 0, 0};
+Source file_source(const std::string& path, bool from_start) {
+  Source s;
+  s.name = path;
+  s.kind = SourceKind::kFile;
+  s.file.emplace(path, from_start);
+  return s;
 }
 
 std::expected<Source, std::string> open_netlink() {
   if (auto problem = netns_problem()) return std::unexpected(*problem);
   auto nl = collector::NetlinkSource::open();
   if (!nl) return std::unexpected(nl.error());
-  Source s = make_source("netlink", std::move(*nl));
-  s.kernel_lost_at_start = std::get<collector::NetlinkSource>(s.impl).losses().kernel_lost;
+  Source s;
+  s.name = "netlink";
+  s.kind = SourceKind::kNetlink;
+  // Read before the first record: the delta is what the kernel dropped while we listened.
+  s.kernel_lost_at_start = collector::read_kernel_lost();
+  s.live = std::make_unique<collector::LiveReceiver>(std::move(*nl));
   return s;
 }
 
 std::expected<Source, std::string> open_kmsg(bool from_start) {
   auto km = collector::KmsgSource::open(from_start);
   if (!km) return std::unexpected(km.error());
-  return make_source("kmsg", std::move(*km));
+  Source s;
+  s.name = "kmsg";
+  s.kind = SourceKind::kKmsg;
+  s.live = std::make_unique<collector::LiveReceiver>(std::move(*km));
+  return s;
 }
 
 // auto: netlink, else kmsg, else the busiest log; every step says why on `err`.
@@ -244,7 +264,7 @@ std::expected<Source, std::string> open_auto(bool from_start, std::ostream& err)
                            "/var/log/kern.log, /var/log/syslog, /var/log/messages)");
   }
   err << "aatune: watch: " << why << "; falling back to following " << *log << '\n';
-  return make_source(*log, collector::FollowSource(*log, from_start));
+  return file_source(*log, from_start);
 }
 
 std::expected<Source, std::string> open_source(const std::string& spec, bool from_start,
@@ -258,36 +278,35 @@ std::expected<Source, std::string> open_source(const std::string& spec, bool fro
   if (fs::exists(spec, ec) && ::access(spec.c_str(), R_OK) != 0) {
     return std::unexpected(spec + ": " + std::strerror(errno));
   }
-  return make_source(spec, collector::FollowSource(spec, from_start));
+  return file_source(spec, from_start);
 }
 
 std::string listening_text(const Source& s) {
-  if (std::holds_alternative<collector::NetlinkSource>(s.impl)) {
-    return "netlink (audit multicast group " + std::to_string(1) + ")";
+  switch (s.kind) {
+    case SourceKind::kNetlink:
+      return "netlink (audit multicast group " + std::to_string(AUDIT_NLGRP_READLOG) + ")";
+    case SourceKind::kKmsg:
+      return "/dev/kmsg";
+    case SourceKind::kFile:
+      break;
   }
-  if (std::holds_alternative<collector::KmsgSource>(s.impl)) return "/dev/kmsg";
   return s.name + " (followed)";
 }
 
-struct Line {
-  int type = 0;  ///< Audit record type when the source knows it, else 0.
-  std::string text;
-};
+using Line = collector::LiveLine;  ///< type 0 when the source does not know it (files).
+
+// Taken in slices, so batches and buffers stay small and warm while a burst is worked through.
+constexpr size_t kMaxLinesPerRead = 1024;
 
 std::expected<std::vector<Line>, std::string> read_source(Source& s,
                                                           std::chrono::milliseconds timeout) {
-  std::vector<Line> out;
-  auto take = [&](auto result) -> std::expected<std::vector<Line>, std::string> {
-    if (!result) return std::unexpected(result.error());
-    out.reserve(result->size());
-    for (auto& l : *result) out.push_back({l.type, std::move(l.text)});
-    return std::move(out);
-  };
-  if (auto* nl = std::get_if<collector::NetlinkSource>(&s.impl)) return take(nl->read(timeout));
-  if (auto* km = std::get_if<collector::KmsgSource>(&s.impl)) return take(km->read(timeout));
-  auto lines = std::get<collector::FollowSource>(s.impl).poll();
+  if (s.live) return s.live->take(timeout, kMaxLinesPerRead);
+  auto lines = s.file->poll();
   if (!lines) return std::unexpected(lines.error());
+  std::vector<Line> out;
+  out.reserve(lines->size());
   for (auto& l : *lines) out.push_back({0, std::move(l)});
+  s.file_lines += out.size();
   return out;
 }
 
@@ -370,6 +389,7 @@ ordered_json evidence_json(const analyzer::CorrelatedEvent& ce) {
   put("cwd", ce.cwd);
   put("subject", ce.subject);
   put("syscall", ce.syscall);
+  if (!ce.paths.empty()) j["paths"] = ce.paths;
   auto& raw = j["companions"] = ordered_json::array();
   for (const auto& c : ce.companions) raw.push_back(c.raw);
   return j;
@@ -431,10 +451,12 @@ struct GroupState {
 
 std::string loss_text(const collector::LossReport& r, const std::optional<uint32_t>& lost_start) {
   std::ostringstream s;
-  s << r.overflow_episodes << " receive-buffer overflow(s) (ENOBUFS), " << r.serial_gaps
-    << " record(s) missing by serial";
+  s << (r.serial_gaps + r.queue_dropped) << " record(s) lost: " << r.serial_gaps
+    << " missing by serial (" << r.overflow_episodes << " receive-buffer overflow(s), ENOBUFS), "
+    << r.queue_dropped << " dropped by our queue";
   if (r.kernel_lost && lost_start) {
-    s << ", kernel lost +" << (*r.kernel_lost - *lost_start);
+    s << ", kernel lost +"
+      << (static_cast<int64_t>(*r.kernel_lost) - static_cast<int64_t>(*lost_start));
   } else {
     s << ", kernel lost count unreadable (needs CAP_AUDIT_CONTROL)";
   }
@@ -455,7 +477,7 @@ class Watcher {
       if (collector::may_be_apparmor(line.text)) {
         auto ev = collector::parse_line(line.text);
         if (ev) {
-          if (std::holds_alternative<collector::NetlinkSource>(s.impl)) {
+          if (s.kind == SourceKind::kNetlink) {
             // Read straight from the kernel, not from auditd's file.
             ev->container = collector::Container::kNetlink;
             if (ev->trust == collector::Trust::kAuditDaemon) ev->trust = collector::Trust::kKernel;
@@ -541,14 +563,22 @@ class Watcher {
     ++received_;
     const analyzer::GroupKey key = analyzer::group_key(ce.event);
     std::string key_text = analyzer::to_string(key);
-    batch_.push_back(store::NewRecord{s.name, 0, ce.event, key_text});
-    if (!is_denial(ce.event) || !profile_matches(opt_.profile, ce.event)) {
-      ++other_;
+    const bool wanted = is_denial(ce.event) && profile_matches(opt_.profile, ce.event);
+    const bool show = wanted && !done();
+    const bool unverified = ce.event.trust == collector::Trust::kUnverified;
+    // The event is moved into the batch unless it is printed below: a copy per record was the
+    // largest cost of a burst.
+    if (show && !opt_.quiet) {
+      batch_.push_back(store::NewRecord{s.name, 0, ce.event, key_text});
+    } else {
+      batch_.push_back(store::NewRecord{s.name, 0, std::move(ce.event), key_text});
+    }
+    if (!show) {
+      // Stored either way; past --max-events a wanted denial is not shown.
+      if (!wanted) ++other_;
       return;
     }
-    if (done()) return;  // Stored, but past --max-events: not shown.
     ++shown_;
-    const bool unverified = ce.event.trust == collector::Trust::kUnverified;
     // A forged line never joins a trusted group (the analyzer's rule, kept here too).
     std::string display_key = key_text + (unverified ? "\x1funverified" : "");
     auto [it, inserted] = groups_.try_emplace(std::move(display_key));
@@ -557,7 +587,7 @@ class Watcher {
     ++g.count;
 
     std::optional<analyzer::Analysis> analysis;
-    if (inserted && view_ && !(opt_.quiet && !opt_.json)) {
+    if (inserted && view_ && !opt_.quiet) {
       const std::vector<analyzer::LoggedEvent> one{{ce.event, s.name, 0}};
       analysis = analyzer::analyze(one, *view_);
     }
@@ -609,11 +639,12 @@ class Watcher {
 
 // Reports losses that grew since the last report; the totals go into the summary.
 void report_losses(Source& s, std::ostream& err, ordered_json* summary) {
-  if (auto* nl = std::get_if<collector::NetlinkSource>(&s.impl)) {
-    const auto r = nl->losses();
+  if (s.kind == SourceKind::kNetlink) {
+    collector::LossReport r = s.live->losses();
+    r.kernel_lost = collector::read_kernel_lost();
     const bool grew =
         r.overflow_episodes != s.reported.overflow_episodes ||
-        r.serial_gaps != s.reported.serial_gaps ||
+        r.serial_gaps != s.reported.serial_gaps || r.queue_dropped != s.reported.queue_dropped ||
         (r.kernel_lost && s.reported.kernel_lost && *r.kernel_lost != *s.reported.kernel_lost);
     if (grew && !summary) {
       err << "aatune: watch: loss on netlink: " << loss_text(r, s.kernel_lost_at_start) << '\n';
@@ -621,22 +652,33 @@ void report_losses(Source& s, std::ostream& err, ordered_json* summary) {
     s.reported = r;
     if (summary) {
       ordered_json j;
-      j["overflow_episodes"] = r.overflow_episodes;
+      j["lost"] = r.serial_gaps + r.queue_dropped;
       j["serial_gaps"] = r.serial_gaps;
+      j["queue_dropped"] = r.queue_dropped;
+      j["overflow_episodes"] = r.overflow_episodes;
       j["kernel_lost"] = r.kernel_lost && s.kernel_lost_at_start
-                             ? ordered_json(*r.kernel_lost - *s.kernel_lost_at_start)
+                             ? ordered_json(static_cast<int64_t>(*r.kernel_lost) -
+                                            static_cast<int64_t>(*s.kernel_lost_at_start))
                              : ordered_json(nullptr);
       (*summary)[s.name] = j;
     }
-  } else if (auto* km = std::get_if<collector::KmsgSource>(&s.impl)) {
-    if (km->missed() != s.kmsg_missed_reported && !summary) {
-      err << "aatune: watch: loss on /dev/kmsg: " << km->missed()
-          << " record(s) overwritten before they were read\n";
+  } else if (s.kind == SourceKind::kKmsg) {
+    const collector::LossReport r = s.live->losses();
+    const bool grew =
+        r.overwritten != s.reported.overwritten || r.queue_dropped != s.reported.queue_dropped;
+    if (grew && !summary) {
+      err << "aatune: watch: loss on /dev/kmsg: " << r.overwritten
+          << " record(s) overwritten by the ring before they were read, " << r.queue_dropped
+          << " dropped by our queue\n";
     }
-    s.kmsg_missed_reported = km->missed();
-    if (summary) (*summary)[s.name] = {{"overwritten", km->missed()}};
+    s.reported = r;
+    if (summary) {
+      (*summary)[s.name] = {{"lost", r.overwritten + r.queue_dropped},
+                            {"overwritten", r.overwritten},
+                            {"queue_dropped", r.queue_dropped}};
+    }
   } else {
-    const auto& f = std::get<collector::FollowSource>(s.impl);
+    const auto& f = *s.file;
     if (f.reopened() != s.reopened_reported && !summary) {
       err << "aatune: watch: " << f.path() << " was rotated or truncated (" << f.reopened()
           << " time(s)); following the new file\n";
@@ -652,12 +694,17 @@ std::string loss_summary_text(const ordered_json& losses) {
     if (!out.empty()) out += "; ";
     out += name + ": ";
     if (j.contains("overflow_episodes")) {
-      out += std::to_string(j["overflow_episodes"].get<uint64_t>()) + " ENOBUFS, " +
-             std::to_string(j["serial_gaps"].get<uint64_t>()) + " missing by serial, kernel lost " +
+      out += std::to_string(j["lost"].get<uint64_t>()) + " lost (" +
+             std::to_string(j["serial_gaps"].get<uint64_t>()) + " missing by serial after " +
+             std::to_string(j["overflow_episodes"].get<uint64_t>()) + " ENOBUFS, " +
+             std::to_string(j["queue_dropped"].get<uint64_t>()) + " dropped by our queue), " +
+             "kernel lost " +
              (j["kernel_lost"].is_null() ? std::string("unknown")
                                          : "+" + std::to_string(j["kernel_lost"].get<int64_t>()));
     } else if (j.contains("overwritten")) {
-      out += std::to_string(j["overwritten"].get<uint64_t>()) + " overwritten";
+      out += std::to_string(j["lost"].get<uint64_t>()) + " lost (" +
+             std::to_string(j["overwritten"].get<uint64_t>()) + " overwritten, " +
+             std::to_string(j["queue_dropped"].get<uint64_t>()) + " dropped by our queue)";
     } else {
       out += std::to_string(j["reopened"].get<uint64_t>()) + " rotation(s)";
     }
@@ -775,7 +822,17 @@ int run_watch(const Invocation& inv) {
     if (now >= deadline && stop_reason.empty()) stop_reason = "reached --duration";
   }
 
-  // Flush: what is still waiting for its evidence is released as it is.
+  // Stop the receivers (a last drain of what the kernel already queued for us), store what they
+  // queued, then release what is still waiting for its evidence as it is.
+  for (auto& s : sources) {
+    if (!s.live) continue;
+    s.live->stop();
+    for (;;) {
+      auto lines = s.live->take(std::chrono::milliseconds(0));
+      if (!lines || lines->empty()) break;
+      watcher.feed(s, *lines, Clock::now());
+    }
+  }
   const auto end = Clock::now();
   for (auto& s : sources) watcher.drain(s, s.correlator.flush(), end);
   if (!watcher.store_failed() && !watcher.maybe_ingest(end, true)) exit_code = kExitPermission;
@@ -784,19 +841,16 @@ int run_watch(const Invocation& inv) {
   ordered_json losses = ordered_json::object();
   for (auto& s : sources) report_losses(s, inv.err, &losses);
   const double seconds = std::chrono::duration<double>(end - start).count();
+  uint64_t records = 0;
+  for (const auto& s : sources) records += s.records();
   if (opt.json) {
     ordered_json j;
-    j["summary"] = {{"stopped", stop_reason},
-                    {"seconds", seconds},
-                    {"received", watcher.received()},
-                    {"shown", watcher.shown()},
-                    {"groups", watcher.group_count()},
-                    {"other", watcher.other()},
-                    {"invalid", watcher.invalid()},
-                    {"stored", watcher.added()},
-                    {"duplicates", watcher.duplicates()},
-                    {"db", db->path()},
-                    {"losses", losses}};
+    j["summary"] = {{"stopped", stop_reason},    {"seconds", seconds},
+                    {"records", records},        {"received", watcher.received()},
+                    {"shown", watcher.shown()},  {"groups", watcher.group_count()},
+                    {"other", watcher.other()},  {"invalid", watcher.invalid()},
+                    {"stored", watcher.added()}, {"duplicates", watcher.duplicates()},
+                    {"db", db->path()},          {"losses", losses}};
     inv.out << j.dump() << '\n';
   } else {
     inv.out << "watch: " << stop_reason << " after " << std::fixed << std::setprecision(1)

@@ -1,5 +1,8 @@
 #include "cli/common.h"
 
+#include <pwd.h>
+
+#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <ostream>
@@ -30,6 +33,19 @@ std::string xml_element(const std::string& text, std::string_view tag) {
 }
 
 }  // namespace
+
+analyzer::TrustPolicy system_trust_policy() {
+  analyzer::TrustPolicy policy;
+  for (const char* user : {"messagebus", "dbus"}) {
+    passwd pw{};
+    passwd* found = nullptr;
+    std::vector<char> buf(16384);
+    if (getpwnam_r(user, &pw, buf.data(), buf.size(), &found) == 0 && found != nullptr) {
+      policy.trusted_sender_uids.insert(found->pw_uid);
+    }
+  }
+  return policy;
+}
 
 std::map<std::string, std::string> read_vm_names(const std::string& dir, std::ostream& err) {
   std::map<std::string, std::string> out;
@@ -74,18 +90,47 @@ std::vector<std::string> default_logs() {
 }
 
 std::expected<LogEvents, std::string> read_log_events(const std::vector<std::string>& logs,
-                                                      std::ostream& err) {
+                                                      std::ostream& err,
+                                                      const ReadLogOptions& options) {
   LogEvents out;
   std::unordered_set<uint64_t> seen;
+  // auditd writes an event's companions right after its AVC, but nothing forbids the other
+  // order: companions not yet claimed wait in a short window instead of being kept wholesale
+  // (a busy audit.log has a SYSCALL record for every audited call).
+  constexpr size_t kPendingWindow = 256;
+  std::deque<collector::Companion> pending;
+  auto claim = [&](const std::string& id) {
+    auto& mine = out.companions[id];
+    for (auto it = pending.begin(); it != pending.end();) {
+      if (it->audit_id == id) {
+        mine.push_back(std::move(*it));
+        it = pending.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  };
   for (const auto& path : logs) {
     auto reader = collector::LineReader::open(path);
     if (!reader) return std::unexpected(reader.error().path + ": " + reader.error().message);
+    LogSource source{path, 0};
     while (true) {
       auto line = reader->next();
       if (!line) return std::unexpected(line.error().path + ": " + line.error().message);
       if (!*line) break;
       const auto& raw = **line;
-      if (!collector::may_be_apparmor(raw.text)) continue;
+      if (!collector::may_be_apparmor(raw.text)) {
+        if (!options.companions) continue;
+        auto c = collector::parse_companion(raw.text);
+        if (!c || !c->audit_id) continue;
+        if (auto it = out.companions.find(*c->audit_id); it != out.companions.end()) {
+          it->second.push_back(std::move(*c));
+        } else {
+          pending.push_back(std::move(*c));
+          if (pending.size() > kPendingWindow) pending.pop_front();
+        }
+        continue;
+      }
       auto ev = collector::parse_line(raw.text);
       if (!ev) {
         if (ev.error().kind == collector::ParseError::Kind::kInvalid) {
@@ -96,11 +141,18 @@ std::expected<LogEvents, std::string> read_log_events(const std::vector<std::str
         }
         continue;
       }
+      ++source.records;
+      // Several AppArmor records of one event (a signal's two sides) share its companions.
+      if (options.companions && ev->audit_id && !out.companions.contains(*ev->audit_id))
+        claim(*ev->audit_id);
       // The same kernel record read from two logs (kern.log and audit.log) is one denial.
       if (ev->audit_id && !seen.insert(store::record_fingerprint(*ev)).second) continue;
       out.events.push_back({std::move(*ev), path, raw.line_no});
     }
+    out.sources.push_back(std::move(source));
   }
+  // Ids that never got a companion (kern.log has none) are not worth an empty entry.
+  std::erase_if(out.companions, [](const auto& kv) { return kv.second.empty(); });
   return out;
 }
 

@@ -3,14 +3,20 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <cstdlib>
 #include <iostream>
+#include <optional>
+#include <span>
+#include <sstream>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "cli/commands.h"
 #include "cli/config.h"
+#include "rules/text.h"
 
 namespace {
 
@@ -39,20 +45,115 @@ constexpr std::array kCommands{
     Command{"export", aatune::cli::run_export, "write a redacted bug-report bundle"},
 };
 
-// Edit distance, for "did you mean".
-size_t distance(std::string_view a, std::string_view b) {
-  std::vector<size_t> row(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    size_t diag = row[0];
-    row[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      const size_t up = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diag = up;
+using aatune::rules::text::edit_distance;
+
+// The options a subcommand documents, read from its own --help text (the single source of truth,
+// so this list cannot drift from the command).
+std::string help_text(const Command& command);
+
+std::vector<std::string> documented_options(const Command& command) {
+  std::vector<std::string> options;
+  const std::string text = help_text(command);
+  for (size_t at = text.find("--"); at != std::string::npos; at = text.find("--", at + 2)) {
+    size_t end = at + 2;
+    while (end < text.size() && (std::isalnum(static_cast<unsigned char>(text[end])) != 0 ||
+                                 text[end] == '-')) {
+      ++end;
+    }
+    if (end > at + 2) options.push_back(text.substr(at, end - at));
+  }
+  std::ranges::sort(options);
+  options.erase(std::ranges::unique(options).begin(), options.end());
+  return options;
+}
+
+// Options the help shows with a value ("--db PATH"): the word after them is not an operand.
+bool takes_value(const std::string& help, const std::string& option) {
+  for (size_t at = help.find(option + " "); at != std::string::npos;
+       at = help.find(option + " ", at + 1)) {
+    const size_t v = at + option.size() + 1;
+    if (v < help.size() && std::isupper(static_cast<unsigned char>(help[v])) != 0) return true;
+  }
+  return false;
+}
+
+std::string help_text(const Command& command) {
+  std::ostringstream help;
+  std::ostringstream ignored;
+  const std::vector<std::string> args{"--help"};
+  command.run(Invocation{args, help, ignored});
+  return help.str();
+}
+
+// The configuration files supply defaults as if they were flags written before the user's own:
+// each command keeps one way of reading its options, and a flag given on the command line wins.
+std::vector<std::string> with_config_defaults(const Command& command,
+                                              const std::vector<std::string>& args,
+                                              const aatune::cli::Config& config) {
+  const aatune::cli::Config defaults;
+  const auto options = documented_options(command);
+  const auto documents = [&](const std::string& o) {
+    return std::ranges::binary_search(options, o);
+  };
+  const auto given = [&](const std::string& o) {
+    return std::ranges::any_of(args, [&](const std::string& a) {
+      return a == o || a.starts_with(o + "=");
+    });
+  };
+  std::vector<std::string> out;
+  const auto add = [&](const std::string& option, const std::string& value, bool differs) {
+    if (differs && documents(option) && !given(option)) {
+      out.push_back(option);
+      out.push_back(value);
+    }
+  };
+  add("--profiles", config.profiles, config.profiles != defaults.profiles);
+  add("--target", config.target, !config.target.empty());
+  add("--loader", config.loader, config.loader != defaults.loader);
+  add("--parser", config.parser, config.parser != defaults.parser);
+  if (documents("--redact-pattern")) {
+    for (const std::string& pattern : config.redact) {
+      out.push_back("--redact-pattern");
+      out.push_back(pattern);
     }
   }
-  return row[b.size()];
+  out.insert(out.end(), args.begin(), args.end());
+  // `source` lines are what `scan` reads when no SOURCE is named.
+  if (command.name == "scan" && !config.sources.empty()) {
+    const std::string help = help_text(command);
+    bool operand = false;
+    for (size_t i = 0; i < args.size(); ++i) {
+      if (args[i] == "--") {
+        operand = i + 1 < args.size();
+        break;
+      }
+      if (args[i].starts_with("-")) {
+        if (args[i].find('=') == std::string::npos && takes_value(help, args[i])) ++i;
+        continue;
+      }
+      operand = true;
+    }
+    if (!operand) out.insert(out.end(), config.sources.begin(), config.sources.end());
+  }
+  return out;
+}
+
+// A mistyped option close to a documented one ("--profils") gets "did you mean"; anything else is
+// left to the command, which knows its own syntax (and its undocumented compatibility spellings).
+std::optional<std::pair<std::string, std::string>> misspelt_option(
+    const Command& command, std::span<const std::string> args) {
+  std::vector<std::string> options;
+  for (const std::string& arg : args) {
+    if (arg == "--") break;
+    if (!arg.starts_with("--") || arg.size() < 4) continue;
+    const std::string name = arg.substr(0, arg.find('='));
+    if (options.empty()) options = documented_options(command);
+    if (options.empty() || std::ranges::binary_search(options, name)) continue;
+    const auto best = std::ranges::min_element(
+        options, {}, [&](const std::string& o) { return edit_distance(o, name); });
+    if (edit_distance(*best, name) <= 2) return std::pair{name, *best};
+  }
+  return std::nullopt;
 }
 
 void print_usage(std::ostream& os) {
@@ -84,13 +185,18 @@ int main(int argc, char** argv) {
   if (it == kCommands.end()) {
     std::cerr << "aatune: error: unknown command '" << args[0] << "'\n";
     const auto best = std::ranges::min_element(
-        kCommands, {}, [&](const Command& c) { return distance(c.name, args[0]); });
-    if (distance(best->name, args[0]) <= 2) {
+        kCommands, {}, [&](const Command& c) { return edit_distance(c.name, args[0]); });
+    if (edit_distance(best->name, args[0]) <= 2) {
       std::cerr << "aatune: hint: did you mean '" << best->name << "'?\n";
     }
     return aatune::cli::kExitUsage;
   }
   const std::vector<std::string> rest(args.begin() + 1, args.end());
+  if (const auto typo = misspelt_option(*it, rest)) {
+    std::cerr << "aatune " << it->name << ": error: unknown option '" << typo->first << "'\n"
+              << "aatune: hint: did you mean '" << typo->second << "'?\n";
+    return aatune::cli::kExitUsage;
+  }
   // A bad config file stops every command: running with half the administrator's settings
   // could write to the wrong tree.
   const auto config = aatune::cli::load_config(aatune::cli::config_files());
@@ -103,5 +209,6 @@ int main(int argc, char** argv) {
   if (!config->db.empty() && std::getenv("AATUNE_DB") == nullptr) {
     ::setenv("AATUNE_DB", config->db.c_str(), 0);
   }
-  return it->run(Invocation{rest, std::cout, std::cerr, &*config});
+  const std::vector<std::string> configured = with_config_defaults(*it, rest, *config);
+  return it->run(Invocation{configured, std::cout, std::cerr, &*config});
 }

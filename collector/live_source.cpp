@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -32,21 +33,6 @@ int poll_readable(int fd, std::chrono::milliseconds timeout) {
   return ::poll(&p, 1, static_cast<int>(timeout.count()));
 }
 
-// "audit(1795424599.929:5): …" -> 5
-std::optional<uint64_t> serial_of(std::string_view text) {
-  const auto open = text.find("audit(");
-  if (open == std::string_view::npos) return std::nullopt;
-  const auto colon = text.find(':', open);
-  const auto close = text.find(')', open);
-  if (colon == std::string_view::npos || close == std::string_view::npos || close < colon) {
-    return std::nullopt;
-  }
-  uint64_t serial = 0;
-  const auto [ptr, ec] = std::from_chars(text.data() + colon + 1, text.data() + close, serial);
-  if (ec != std::errc() || ptr != text.data() + close) return std::nullopt;
-  return serial;
-}
-
 int hex_value(char c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -54,7 +40,111 @@ int hex_value(char c) {
   return -1;
 }
 
+// Serials are 32-bit and wrap; `previous` is the unwrapped highest seen. The unwrapped value
+// nearest to it is the one meant (a record is never 2^31 serials late).
+uint64_t unwrap(uint32_t serial, uint64_t previous) {
+  constexpr uint64_t kSpan = uint64_t{1} << 32;
+  const uint64_t base = previous & ~(kSpan - 1);
+  uint64_t candidate = base | serial;
+  if (candidate + kSpan / 2 < previous) {
+    candidate += kSpan;
+  } else if (candidate > previous + kSpan / 2 && candidate >= kSpan) {
+    candidate -= kSpan;
+  }
+  return candidate;
+}
+
+// A hole map this large means a flood of gaps: count the oldest at once instead of growing.
+constexpr size_t kMaxHoles = 1 << 16;
+
 }  // namespace
+
+std::optional<uint32_t> audit_serial_of(std::string_view text) {
+  // "audit(1795424599.929:5): …" -> 5
+  const auto open = text.find("audit(");
+  if (open == std::string_view::npos) return std::nullopt;
+  const auto close = text.find(')', open);
+  if (close == std::string_view::npos) return std::nullopt;
+  const auto colon = text.rfind(':', close);
+  if (colon == std::string_view::npos || colon < open) return std::nullopt;
+  uint32_t serial = 0;
+  const auto [ptr, ec] = std::from_chars(text.data() + colon + 1, text.data() + close, serial);
+  if (ec != std::errc() || ptr != text.data() + close) return std::nullopt;
+  return serial;
+}
+
+std::optional<uint32_t> read_kernel_lost() {
+  // AUDIT_GET needs CAP_AUDIT_CONTROL; without it the kernel's count stays unknown, not zero.
+  const int fd = audit_open();
+  if (fd < 0) return std::nullopt;
+  std::optional<uint32_t> lost;
+  if (audit_request_status(fd) > 0) {
+    audit_reply reply{};
+    if (audit_get_reply(fd, &reply, GET_REPLY_BLOCKING, 0) > 0 && reply.type == AUDIT_GET &&
+        reply.status != nullptr) {
+      lost = reply.status->lost;
+    }
+  }
+  audit_close(fd);
+  return lost;
+}
+
+// ---------------------------------------------------------------------------------------------
+// SerialTracker
+
+SerialTracker::SerialTracker(std::chrono::milliseconds grace) : grace_(grace) {}
+
+void SerialTracker::note(uint32_t serial, Clock::time_point now) {
+  if (!highest_) {
+    highest_ = serial;
+    return;
+  }
+  const uint64_t s = unwrap(serial, *highest_);
+  if (s > *highest_) {
+    if (s > *highest_ + 1) holes_.emplace(*highest_ + 1, Hole{s, now});
+    highest_ = s;
+    if (holes_.size() > kMaxHoles) {
+      auto oldest = holes_.begin();
+      missing_ += oldest->second.end - oldest->first;
+      holes_.erase(oldest);
+    }
+    return;
+  }
+  // Late (reordered) or a further record of an event already seen: fill its hole, if any.
+  auto it = holes_.upper_bound(s);
+  if (it == holes_.begin()) return;
+  --it;
+  const uint64_t start = it->first;
+  const Hole hole = it->second;
+  if (s >= hole.end) return;
+  holes_.erase(it);
+  if (start < s) holes_.emplace(start, Hole{s, hole.noticed});
+  if (s + 1 < hole.end) holes_.emplace(s + 1, Hole{hole.end, hole.noticed});
+}
+
+uint64_t SerialTracker::settle(Clock::time_point now) {
+  for (auto it = holes_.begin(); it != holes_.end();) {
+    if (now - it->second.noticed >= grace_) {
+      missing_ += it->second.end - it->first;
+      it = holes_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  return missing_;
+}
+
+uint64_t SerialTracker::finish() {
+  for (const auto& [start, hole] : holes_) missing_ += hole.end - start;
+  holes_.clear();
+  return missing_;
+}
+
+uint64_t SerialTracker::open() const {
+  uint64_t total = 0;
+  for (const auto& [start, hole] : holes_) total += hole.end - start;
+  return total;
+}
 
 // ---------------------------------------------------------------------------------------------
 // NetlinkSource
@@ -93,8 +183,7 @@ std::expected<NetlinkSource, std::string> NetlinkSource::open(int receive_buffer
 NetlinkSource::NetlinkSource(NetlinkSource&& other) noexcept
     : fd_(std::exchange(other.fd_, -1)),
       overflow_episodes_(other.overflow_episodes_),
-      serial_gaps_(other.serial_gaps_),
-      last_serial_(other.last_serial_),
+      serials_(std::move(other.serials_)),
       buffer_(std::move(other.buffer_)) {}
 
 NetlinkSource& NetlinkSource::operator=(NetlinkSource&& other) noexcept {
@@ -102,8 +191,7 @@ NetlinkSource& NetlinkSource::operator=(NetlinkSource&& other) noexcept {
     if (fd_ >= 0) ::close(fd_);
     fd_ = std::exchange(other.fd_, -1);
     overflow_episodes_ = other.overflow_episodes_;
-    serial_gaps_ = other.serial_gaps_;
-    last_serial_ = other.last_serial_;
+    serials_ = std::move(other.serials_);
     buffer_ = std::move(other.buffer_);
   }
   return *this;
@@ -113,19 +201,12 @@ NetlinkSource::~NetlinkSource() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-void NetlinkSource::note_serial(const std::string& text) {
-  const auto serial = serial_of(text);
-  if (!serial) return;
-  // Serials are global and increase; several records of one event share one. A jump of more
-  // than one means records were dropped before they reached us (rate limit, backlog).
-  if (last_serial_ && *serial > *last_serial_ + 1) serial_gaps_ += *serial - *last_serial_ - 1;
-  if (!last_serial_ || *serial > *last_serial_) last_serial_ = serial;
-}
-
 std::expected<std::vector<LiveLine>, std::string> NetlinkSource::read(
     std::chrono::milliseconds timeout, size_t max_records) {
   std::vector<LiveLine> lines;
   const int ready = poll_readable(fd_, timeout);
+  const auto now = SerialTracker::Clock::now();
+  (void)serials_.settle(now);
   if (ready < 0) {
     if (errno == EINTR) return lines;
     return std::unexpected("audit netlink: poll: " + errno_text(errno));
@@ -165,28 +246,22 @@ std::expected<std::vector<LiveLine>, std::string> NetlinkSource::read(
     line.type = type;
     line.text = "type=" + std::to_string(type) + " msg=";
     line.text.append(data, length);
-    note_serial(line.text);
+    if (const auto serial = audit_serial_of(line.text)) serials_.note(*serial, now);
     lines.push_back(std::move(line));
   }
   return lines;
 }
 
-LossReport NetlinkSource::losses() const {
+LossReport NetlinkSource::counted_losses() const {
   LossReport report;
   report.overflow_episodes = overflow_episodes_;
-  report.serial_gaps = serial_gaps_;
-  // AUDIT_GET needs CAP_AUDIT_CONTROL; without it the kernel's count stays unknown, not zero.
-  const int fd = audit_open();
-  if (fd >= 0) {
-    if (audit_request_status(fd) > 0) {
-      audit_reply reply{};
-      if (audit_get_reply(fd, &reply, GET_REPLY_BLOCKING, 0) > 0 && reply.type == AUDIT_GET &&
-          reply.status != nullptr) {
-        report.kernel_lost = reply.status->lost;
-      }
-    }
-    audit_close(fd);
-  }
+  report.serial_gaps = serials_.missing();
+  return report;
+}
+
+LossReport NetlinkSource::losses() const {
+  LossReport report = counted_losses();
+  report.kernel_lost = read_kernel_lost();
   return report;
 }
 
@@ -276,8 +351,8 @@ std::expected<std::vector<LiveLine>, std::string> KmsgSource::read(
     if (n < 0) {
       if (errno == EAGAIN || errno == EINTR) break;
       if (errno == EPIPE) {
-        // The ring buffer overwrote records we had not read yet.
-        ++missed_;
+        // The ring buffer overwrote records we had not read yet. The next read returns the
+        // oldest one left, and the jump in its sequence number counts exactly what was lost.
         continue;
       }
       return std::unexpected("kmsg: read: " + errno_text(errno));
@@ -296,6 +371,115 @@ std::expected<std::vector<LiveLine>, std::string> KmsgSource::read(
     lines.push_back(std::move(line));
   }
   return lines;
+}
+
+// ---------------------------------------------------------------------------------------------
+// LiveReceiver
+
+namespace {
+
+// Short enough that stop() is prompt, long enough that an idle thread costs nothing.
+constexpr auto kReceiveSlice = std::chrono::milliseconds(100);
+
+std::expected<std::vector<LiveLine>, std::string> read_any(LiveReceiver::Source& source,
+                                                           std::chrono::milliseconds timeout) {
+  return std::visit([&](auto& s) { return s.read(timeout); }, source);
+}
+
+LossReport counted_losses(const LiveReceiver::Source& source) {
+  if (const auto* nl = std::get_if<NetlinkSource>(&source)) return nl->counted_losses();
+  LossReport report;
+  report.overwritten = std::get<KmsgSource>(source).missed();
+  return report;
+}
+
+}  // namespace
+
+LiveReceiver::LiveReceiver(Source source, size_t max_queued_bytes)
+    : source_(std::make_unique<Source>(std::move(source))), shared_(std::make_unique<Shared>()) {
+  thread_ = std::jthread(
+      [source = source_.get(), shared = shared_.get(), max_queued_bytes](std::stop_token stop) {
+        run(std::move(stop), *source, *shared, max_queued_bytes);
+      });
+}
+
+LiveReceiver::~LiveReceiver() {
+  stop();
+}
+
+void LiveReceiver::run(std::stop_token stop, Source& source, Shared& shared,
+                       size_t max_queued_bytes) {
+  auto publish = [&](std::vector<LiveLine>& lines) {
+    const LossReport losses = counted_losses(source);
+    std::lock_guard lock(shared.mutex);
+    const uint64_t dropped = shared.losses.queue_dropped;
+    shared.losses = losses;
+    shared.losses.queue_dropped = dropped;
+    shared.records += lines.size();
+    for (auto& line : lines) {
+      const size_t bytes = line.text.size() + sizeof(LiveLine);
+      if (shared.queued_bytes + bytes > max_queued_bytes) {
+        ++shared.losses.queue_dropped;
+        continue;
+      }
+      shared.queued_bytes += bytes;
+      shared.queue.push_back(std::move(line));
+    }
+    if (!lines.empty()) shared.ready.notify_one();
+  };
+  auto fail = [&](std::string error) {
+    std::lock_guard lock(shared.mutex);
+    shared.error = std::move(error);
+    shared.ready.notify_one();
+  };
+  while (!stop.stop_requested()) {
+    auto lines = read_any(source, kReceiveSlice);
+    if (!lines) return fail(lines.error());
+    publish(*lines);
+  }
+  // A last drain of what the kernel already queued for us, then the end of input.
+  for (;;) {
+    auto lines = read_any(source, std::chrono::milliseconds(0));
+    if (!lines) return fail(lines.error());
+    if (lines->empty()) break;
+    publish(*lines);
+  }
+  if (auto* nl = std::get_if<NetlinkSource>(&source)) nl->finish();
+  std::vector<LiveLine> none;
+  publish(none);
+}
+
+void LiveReceiver::stop() {
+  if (!thread_.joinable()) return;
+  thread_.request_stop();
+  thread_.join();
+}
+
+std::expected<std::vector<LiveLine>, std::string> LiveReceiver::take(
+    std::chrono::milliseconds timeout, size_t max_records) {
+  std::vector<LiveLine> out;
+  std::unique_lock lock(shared_->mutex);
+  shared_->ready.wait_for(lock, timeout,
+                          [&] { return !shared_->queue.empty() || shared_->error.has_value(); });
+  if (shared_->queue.empty() && shared_->error) return std::unexpected(*shared_->error);
+  const size_t n = std::min(max_records, shared_->queue.size());
+  out.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    shared_->queued_bytes -= shared_->queue.front().text.size() + sizeof(LiveLine);
+    out.push_back(std::move(shared_->queue.front()));
+    shared_->queue.pop_front();
+  }
+  return out;
+}
+
+LossReport LiveReceiver::losses() const {
+  std::lock_guard lock(shared_->mutex);
+  return shared_->losses;
+}
+
+uint64_t LiveReceiver::records() const {
+  std::lock_guard lock(shared_->mutex);
+  return shared_->records;
 }
 
 }  // namespace aatune::collector

@@ -184,6 +184,10 @@ class Compiler {
     switch (c) {
       case '\\': {
         if (pos_ + 1 >= text_.size()) return std::unexpected(error_at("trailing '\\'"));
+        if (const auto byte = octal_escape(pos_)) {
+          pos_ += 4;
+          return literal_char(*byte);
+        }
         pos_ += 2;
         return literal_char(text_[pos_ - 1]);
       }
@@ -224,6 +228,18 @@ class Compiler {
     }
   }
 
+  // `\NNN` (three octal digits) is the byte NNN, as the parser's escape processing reads it.
+  std::optional<char> octal_escape(size_t at) const {
+    if (at + 3 >= text_.size()) return std::nullopt;
+    unsigned v = 0;
+    for (size_t k = at + 1; k <= at + 3; ++k) {
+      if (text_[k] < '0' || text_[k] > '7') return std::nullopt;
+      v = v * 8 + static_cast<unsigned>(text_[k] - '0');
+    }
+    if (v == 0 || v > 0xff) return std::nullopt;
+    return static_cast<char>(v);
+  }
+
   Frag literal_char(char c) {
     std::bitset<256> b;
     b.set(static_cast<unsigned char>(c));
@@ -250,7 +266,12 @@ class Compiler {
       first = false;
       if (c == '\\') {
         if (pos_ + 1 >= text_.size()) return std::unexpected(error_at("trailing '\\'"));
-        c = text_[++pos_];
+        if (const auto byte = octal_escape(pos_)) {
+          c = *byte;
+          pos_ += 3;
+        } else {
+          c = text_[++pos_];
+        }
       }
       ++pos_;
       unsigned char lo = static_cast<unsigned char>(c);

@@ -2,8 +2,9 @@
 //
 // Semantics follow apparmor.d(5) and the parser's conversion: `*` = any run of non-'/' characters,
 // `**` = any run including '/', `?` = one non-'/' character, `[abc]` `[a-c]` `[^…]` classes,
-// `{a,b}` (nested, empty alternatives allowed) alternations, `\x` escapes. As the parser does, a
-// `*`/`**` that forms a whole path component (after '/' and before '/' or the end) needs at least
+// `{a,b}` (nested, empty alternatives allowed) alternations, `\x` escapes (`\NNN`: an octal
+// byte). As the parser does, a `*`/`**` that forms a whole path component (after '/' and before
+// '/' or the end) needs at least
 // one character that is not '/', so `/tmp/*` and `/tmp/**` do not match `/tmp/`. Runs of '/' in
 // patterns and paths compare as one '/'. Variables (`@{HOME}`) are expanded beforehand from a
 // Variables map into alternations, recursively.

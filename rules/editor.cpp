@@ -96,12 +96,77 @@ size_t skip_word_braces(std::string_view text, size_t i) {
   return text.size() - 1;
 }
 
+// `line` without its comment (a '#' at the start of a token, `#include` excepted), trimmed.
+std::string_view statement_part(std::string_view line) {
+  line = trim(line);
+  if (line.starts_with("#include")) return line;
+  for (size_t i = 0; i < line.size(); ++i) {
+    if (line[i] == '#' && (i == 0 || is_space(line[i - 1]))) return trim(line.substr(0, i));
+  }
+  return line;
+}
+
+// True when a line whose statement part is `s` ends a statement, so that a header below it cannot
+// have started on it: rules end in ',', blocks in '{' or '}', and include, abi and variable lines
+// end at the newline.
+bool ends_statement(std::string_view s) {
+  if (s.ends_with(',') || s.ends_with('{') || s.ends_with('}')) return true;
+  return s.starts_with("include") || s.starts_with("#include") || s.starts_with("@{") ||
+         s.starts_with("abi") || s.starts_with("alias");
+}
+
+// Where the header of the block opened at `open` starts. Usually on the line of its '{' (after the
+// `}` of an `} else {` chain); when that line holds no profile header yet (`{` alone, or
+// `flags=(…) {` continuing the line above), the header begins on the earliest line above that
+// follows the end of the previous statement. `line_begin` is the start of the '{' line; the
+// result's second member is how many lines above that the header starts. `walk` keeps the walk up
+// for the current line, so that many braces on one line cost one walk, not one each.
+struct HeaderWalk {
+  size_t line_begin = std::string_view::npos;
+  size_t start = 0;
+  size_t up = 0;
+};
+
+std::pair<size_t, size_t> header_start(std::string_view text, size_t line_begin, size_t open,
+                                       HeaderWalk& walk) {
+  size_t hb = line_begin;
+  while (hb < open && is_space(text[hb])) ++hb;
+  if (hb < open && text[hb] == '}') {
+    ++hb;
+    while (hb < open && is_space(text[hb])) ++hb;
+  }
+  if (hb < open && classify_header(text.substr(hb, open - hb)).is_profile) return {hb, 0};
+  if (walk.line_begin != line_begin) {
+    walk = HeaderWalk{line_begin, line_begin, 0};
+    size_t cur = line_begin;
+    size_t lines = 0;
+    while (cur > 0) {
+      const size_t prev_end = cur - 1;  // the '\n' ending the line above
+      size_t prev = prev_end;
+      while (prev > 0 && text[prev - 1] != '\n') --prev;
+      ++lines;
+      const std::string_view s = statement_part(text.substr(prev, prev_end - prev));
+      cur = prev;
+      if (s.empty()) continue;  // blank or comment-only lines may sit inside a header
+      if (ends_statement(s)) break;
+      walk.start = prev;
+      while (is_space(text[walk.start])) ++walk.start;
+      walk.up = lines;
+    }
+  }
+  if (walk.up > 0 && classify_header(text.substr(walk.start, open - walk.start)).is_profile) {
+    return {walk.start, walk.up};
+  }
+  return {hb, 0};
+}
+
 std::expected<std::vector<RawBlock>, EditError> scan_blocks(std::string_view text) {
   struct Frame {
     size_t index;  // into `all`
   };
   std::vector<RawBlock> all;
   std::vector<Frame> stack;
+  HeaderWalk walk;
   size_t line = 1;
   size_t line_begin = 0;
   for (size_t i = 0; i < text.size(); ++i) {
@@ -136,13 +201,7 @@ std::expected<std::vector<RawBlock>, EditError> scan_blocks(std::string_view tex
         i = skip_word_braces(text, i);
         continue;
       }
-      // Header: the line up to '{', minus a leading `}` of an `} else {` chain.
-      size_t hb = line_begin;
-      while (hb < i && is_space(text[hb])) ++hb;
-      if (hb < i && text[hb] == '}') {
-        ++hb;
-        while (hb < i && is_space(text[hb])) ++hb;
-      }
+      const auto [hb, up] = header_start(text, line_begin, i, walk);
       const HeaderKind kind = classify_header(text.substr(hb, i - hb));
       RawBlock raw;
       raw.is_profile = kind.is_profile;
@@ -150,7 +209,8 @@ std::expected<std::vector<RawBlock>, EditError> scan_blocks(std::string_view tex
       raw.block.is_hat = kind.is_hat;
       raw.block.header_begin = hb;
       raw.block.open = i;
-      raw.block.header_line = line;
+      raw.block.header_line = line - up;
+      raw.block.open_line = line;
       raw.block.depth = 0;
       std::string parent;
       for (auto it = stack.rbegin(); it != stack.rend(); ++it) {
@@ -201,10 +261,10 @@ bool is_comment_line(std::string_view l) {
 }
 
 // Lines (1-based) that belong directly to `b`: inside it and not inside a nested block (the
-// header line of a nested block counts as the parent's).
+// first header line of a nested block counts as the parent's, its continuation lines do not).
 std::vector<size_t> direct_lines(const std::vector<RawBlock>& all, const ProfileBlock& b) {
   std::vector<size_t> out;
-  for (size_t l = b.header_line + 1; l < b.close_line; ++l) {
+  for (size_t l = b.open_line + 1; l < b.close_line; ++l) {
     bool nested = false;
     for (const RawBlock& o : all) {
       if (o.block.open > b.open && o.block.close < b.close && l > o.block.header_line &&
@@ -288,6 +348,21 @@ std::optional<FlagsClause> find_flags(std::string_view text, const ProfileBlock&
     if (close == std::string_view::npos) return std::nullopt;
     return FlagsClause{pos, close + 1, i + 1, close};
   }
+  // `flags=` is optional: `profile foo /usr/bin/foo (complain) {`. A '(' that starts a word,
+  // outside comments and quotes, can only be the flags list there.
+  for (size_t i = b.header_begin; i < b.open; ++i) {
+    const char c = text[i];
+    if (c == '#' && (i == 0 || is_space(text[i - 1]))) {
+      while (i + 1 < b.open && text[i + 1] != '\n') ++i;
+    } else if (c == '"') {
+      while (i + 1 < b.open && text[i + 1] != '"' && text[i + 1] != '\n') ++i;
+      ++i;
+    } else if (c == '(' && i > b.header_begin && is_space(text[i - 1])) {
+      const size_t close = header.find(')', i);
+      if (close == std::string_view::npos) return std::nullopt;
+      return FlagsClause{i, close + 1, i + 1, close};
+    }
+  }
   return std::nullopt;
 }
 
@@ -303,6 +378,23 @@ std::vector<std::string> split_flags(std::string_view list) {
   }
   if (!cur.empty()) out.push_back(cur);
   return out;
+}
+
+// A relative path with no empty, "." or ".." component and no control byte.
+bool is_safe_relative(std::string_view rel) {
+  if (rel.empty() || rel.front() == '/') return false;
+  if (std::ranges::any_of(
+          rel, [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; })) {
+    return false;
+  }
+  size_t start = 0;
+  while (start <= rel.size()) {
+    const size_t end = std::min(rel.find('/', start), rel.size());
+    const std::string_view part = rel.substr(start, end - start);
+    if (part.empty() || part == "." || part == "..") return false;
+    start = end + 1;
+  }
+  return true;
 }
 
 }  // namespace
@@ -384,7 +476,7 @@ std::expected<InsertResult, EditError> insert_rules(std::string_view text, std::
   const std::string_view header_indent = indent_of(line_at(text, starts, b.header_line));
   if (!have_indent) indent = std::string(header_indent) + "  ";
 
-  if (b.close_line == b.header_line) {
+  if (b.close_line == b.open_line) {
     // A one-line block (`profile x { /a r, }`): open it up around the new lines.
     std::string ins = "\n" + render_lines(result.added, indent) + std::string(header_indent);
     size_t at = b.close;
@@ -393,8 +485,8 @@ std::expected<InsertResult, EditError> insert_rules(std::string_view text, std::
     return result;
   }
   // After the last non-blank, non-comment line of the block (a nested block's '}' counts).
-  size_t last = b.header_line;
-  for (size_t l = b.header_line + 1; l < b.close_line; ++l) {
+  size_t last = b.open_line;
+  for (size_t l = b.open_line + 1; l < b.close_line; ++l) {
     const std::string_view lt = line_at(text, starts, l);
     if (!trim(lt).empty() && !is_comment_line(lt)) last = l;
   }
@@ -465,12 +557,20 @@ std::expected<std::string, EditError> local_include_path(std::string_view text,
   if (!all) return std::unexpected(all.error());
   const auto found = lookup(*all, profile);
   if (!found) return std::unexpected(not_found(profile));
+  // The include comes from profile text and the child suffix from a profile name: neither may lead
+  // a write outside the tree (same rule as ProfileTree::files_for).
+  auto checked = [&](std::string rel) -> std::expected<std::string, EditError> {
+    if (is_safe_relative(rel)) return rel;
+    return std::unexpected(EditError{cat("profile '", found->block.name, "': local include '", rel,
+                                         "' would point outside the profile tree"),
+                                     found->block.header_line});
+  };
   const std::vector<size_t> starts = line_starts(text);
   for (size_t l : direct_lines(*all, found->block)) {
     std::string norm = normalize_rule(line_at(text, starts, l));
     for (std::string_view prefix : {"include if exists <local/", "include <local/"}) {
       if (norm.starts_with(prefix) && norm.ends_with('>')) {
-        return norm.substr(prefix.size() - 6, norm.size() - (prefix.size() - 6) - 1);
+        return checked(norm.substr(prefix.size() - 6, norm.size() - (prefix.size() - 6) - 1));
       }
     }
   }
@@ -481,7 +581,7 @@ std::expected<std::string, EditError> local_include_path(std::string_view text,
     for (size_t p; (p = child.find("//")) != std::string::npos;) child.replace(p, 2, ".");
     path += "." + child;
   }
-  return path;
+  return checked(path);
 }
 
 std::string new_local_override(std::string_view profile) {
@@ -508,8 +608,15 @@ std::expected<std::string, EditError> set_complain_flag(std::string_view text,
   const auto clause = find_flags(text, b);
   if (!clause) {
     if (!complain) return out;
-    size_t at = b.open;
-    while (at > b.header_begin && is_space(text[at - 1])) --at;
+    // After the header's last word; a comment ending a header line stays after the clause.
+    size_t at = b.header_begin;
+    for (size_t i = b.header_begin; i < b.open; ++i) {
+      if (text[i] == '#' && (i == 0 || is_space(text[i - 1]))) {
+        while (i + 1 < b.open && text[i + 1] != '\n') ++i;
+      } else if (!is_space(text[i])) {
+        at = i + 1;
+      }
+    }
     out.insert(at, " flags=(complain)");
     return out;
   }

@@ -17,12 +17,13 @@ struct ProfileBlock {
   std::string name;        ///< Full name: "parent//child" for children and hats (no '^').
   std::string local_name;  ///< The name as written in its own header, without '^'.
   bool is_hat = false;
-  size_t header_begin = 0;  ///< Offset of the first non-blank character of the header line.
+  size_t header_begin = 0;  ///< Offset of the first non-blank character of the header.
   size_t open = 0;          ///< Offset of the block's '{'.
   size_t close = 0;         ///< Offset of the matching '}'.
-  size_t header_line = 0;   ///< 1-based line numbers.
-  size_t close_line = 0;
-  int depth = 0;  ///< 0 for a top-level profile.
+  size_t header_line = 0;   ///< 1-based line numbers: where the header starts,
+  size_t open_line = 0;     ///< where its '{' is (later when the header spans lines),
+  size_t close_line = 0;    ///< and where the matching '}' is.
+  int depth = 0;            ///< 0 for a top-level profile.
 };
 
 /// A failed edit; `line` is 1-based, 0 when the whole file is meant.
@@ -32,7 +33,9 @@ struct EditError {
 };
 
 /// Every profile/hat block in `text`, in order of their headers. Braces in comments, quoted strings
-/// and AARE alternations (`/usr/{bin,sbin}/x`) are ignored. Errors: unbalanced braces.
+/// and AARE alternations (`/usr/{bin,sbin}/x`) are ignored. A header may span lines
+/// (`profile foo /usr/bin/foo` then `flags=(complain) {`, or `{` alone on the next line): it starts
+/// after the previous statement. Errors: unbalanced braces.
 [[nodiscard]] std::expected<std::vector<ProfileBlock>, EditError> find_profile_blocks(
     std::string_view text);
 
@@ -69,7 +72,9 @@ struct InsertResult {
 
 /// The include path of the local override used by `profile`: the one its block already includes
 /// (`local/...`), else "local/<file_basename>" for a top-level profile, else
-/// "local/<file_basename>.<child>" (with '/' of deeper names written as '.').
+/// "local/<file_basename>.<child>" (with '/' of deeper names written as '.'). Error when the result
+/// is not a plain relative path below the tree (absolute, empty, `.` or `..` component, control
+/// byte): a crafted include or profile name must never steer a write outside the tree.
 [[nodiscard]] std::expected<std::string, EditError> local_include_path(
     std::string_view text, std::string_view profile, std::string_view file_basename);
 

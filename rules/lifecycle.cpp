@@ -63,21 +63,6 @@ std::vector<fs::path> policy_files(const fs::path& tree) {
   return files;
 }
 
-size_t distance(std::string_view a, std::string_view b) {
-  std::vector<size_t> row(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    size_t diag = row[0];
-    row[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      const size_t up = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diag = up;
-    }
-  }
-  return row[b.size()];
-}
-
 std::string without_hat_marks(std::string_view name) {
   std::string out(name);
   for (size_t p; (p = out.find("//^")) != std::string::npos;) out.erase(p + 2, 1);
@@ -90,6 +75,7 @@ std::string join(const std::vector<std::string>& v) {
   return out;
 }
 
+// Best effort: the link is made either way; a failed sync only weakens durability on power loss.
 std::expected<void, CommitError> fsync_dir(const fs::path& dir) {
   const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return {};
@@ -108,6 +94,121 @@ CommitError loader_failure(const std::string& what,
   e.message = cat(what, ": '", r->command_line(), "' failed with exit code ", r->exit_code);
   e.result.reloads.push_back(*r);
   return e;
+}
+
+// Says `sentence` through `before` when the caller listens, else keeps it for the result.
+void tell(ActionResult& res, const BeforeNotice& before, const std::string& sentence) {
+  if (before) {
+    before(sentence);
+  } else {
+    res.messages.push_back(sentence);
+  }
+}
+
+CommitError link_error(const fs::path& link, std::string_view what, const std::error_code& ec) {
+  return from_file_error({ec == std::errc::permission_denied ||
+                                  ec == std::errc::read_only_file_system ||
+                                  ec == std::errc::operation_not_permitted
+                              ? FileError::Kind::kPermission
+                              : FileError::Kind::kIo,
+                          cat(link.string(), ": ", what, ": ", ec.message())});
+}
+
+// Makes `link` a symlink to `target`: symlink() to a temp name, then rename(), so the link appears
+// whole or not at all; then fsyncs the directory.
+std::expected<void, CommitError> make_link(const fs::path& link, const fs::path& target) {
+  const fs::path tmp = link.parent_path() / cat(".aatune-tmp-link-", ::getpid());
+  std::error_code ec;
+  fs::create_directories(link.parent_path(), ec);
+  if (ec) return std::unexpected(link_error(link.parent_path(), "cannot create directory", ec));
+  fs::remove(tmp, ec);
+  fs::create_symlink(target, tmp, ec);
+  if (!ec) fs::rename(tmp, link, ec);
+  if (ec) {
+    const CommitError e = link_error(link, "cannot create link", ec);
+    fs::remove(tmp, ec);
+    return std::unexpected(e);
+  }
+  return fsync_dir(link.parent_path());
+}
+
+std::expected<void, CommitError> remove_link(const fs::path& link) {
+  std::error_code ec;
+  if (!fs::remove(link, ec) || ec) return std::unexpected(link_error(link, "cannot remove", ec));
+  return fsync_dir(link.parent_path());
+}
+
+fs::path absolute_normal(const fs::path& p) {
+  std::error_code ec;
+  return fs::absolute(p, ec).lexically_normal();
+}
+
+// The undo record of a disable/enable, written before the link is touched (like a backup before a
+// replace): a run killed in between leaves a record whose undo finds nothing to reverse.
+std::expected<BackupManifest, CommitError> record_action(const CommitOptions& opts,
+                                                         std::string_view description,
+                                                         const LinkChange& change,
+                                                         const fs::path& profile_file) {
+  const std::vector<fs::path> profiles{absolute_normal(profile_file)};
+  auto m = record_link_change(opts.state_dir / "backups", absolute_normal(opts.tree), description,
+                              change, profiles);
+  if (!m) return std::unexpected(from_file_error(m.error()));
+  return std::move(*m);
+}
+
+// The action did not happen after all: its record must not be undone later.
+void abandon(BackupManifest& m) {
+  m.undone = true;
+  (void)write_manifest(m);
+}
+
+// Reverses the disable/enable recorded in `m`.
+std::expected<void, CommitError> undo_link_change(const BackupManifest& m,
+                                                  const CommitOptions& opts, ActionResult& res) {
+  auto lock = TreeLock::acquire(lock_file_for(opts.tree), opts.lock_wait);
+  if (!lock) return std::unexpected(from_file_error(lock.error()));
+  const LinkChange& l = *m.link;
+  std::error_code ec;
+  const bool present = fs::is_symlink(l.link, ec) || fs::exists(l.link, ec);
+  const bool ours = fs::is_symlink(l.link, ec) && fs::read_symlink(l.link, ec) == l.target;
+  if (present && !ours) {
+    return std::unexpected(
+        CommitError{CommitError::Kind::kChanged,
+                    cat(l.link.string(), ": changed since aatune ",
+                        l.created ? "created" : "removed", " it in ", m.id, "; not undone"),
+                    {}});
+  }
+  for (const fs::path& p : m.profile_files) res.files.push_back(p);
+  // Undo of a disable: the link goes and the profiles are loaded; of an enable: the reverse.
+  bool touched = false;
+  if (l.created && present) {
+    if (auto r = remove_link(l.link); !r) return std::unexpected(r.error());
+    touched = true;
+  } else if (!l.created && !present) {
+    if (auto r = make_link(l.link, l.target); !r) return std::unexpected(r.error());
+    touched = true;
+  }
+  for (const fs::path& p : m.profile_files) {
+    if (!opts.reload) {
+      res.skipped.push_back(
+          cat(l.created ? "load of " : "unload of ", p.string(), ": --no-reload"));
+      continue;
+    }
+    auto r = l.created ? reload(p, opts.loader) : unload(p, opts.loader);
+    if (r) res.processes.push_back(*r);
+    if (!r || !r->ok()) {
+      // Put the link back as it was, so that the tree says what the kernel has.
+      if (touched && l.created) (void)make_link(l.link, l.target);
+      if (touched && !l.created) (void)remove_link(l.link);
+      return std::unexpected(loader_failure(
+          cat("cannot ", l.created ? "load " : "unload ", p.string(), "; ", m.id, " not undone"),
+          r));
+    }
+  }
+  const char* what = l.created ? (touched ? "removed " : "already no ")
+                               : (touched ? "restored " : "already there: ");
+  res.messages.push_back(cat("undid ", m.id, " (", m.description, "): ", what, l.link.string()));
+  return {};
 }
 
 }  // namespace
@@ -150,7 +251,7 @@ std::expected<ProfileLocation, CommitError> find_profile(const fs::path& tree,
   const ProfileLocation* best = nullptr;
   size_t best_d = 0;
   for (const ProfileLocation& p : all) {
-    const size_t d = distance(p.name, wanted);
+    const size_t d = text::edit_distance(p.name, wanted);
     if (!best || d < best_d) {
       best = &p;
       best_d = d;
@@ -171,7 +272,11 @@ std::expected<RulePlan, CommitError> plan_rules(ChangeSet& cs, const fs::path& t
     const std::string name(profile);
     const fs::path base = tree / "libvirt" / name;
     std::error_code ec;
-    if (!name.starts_with("libvirt-") || !fs::is_regular_file(base, ec)) {
+    // The name may come from a log line: it must stay one file name inside libvirt/.
+    const bool plain =
+        name.find('/') == std::string::npos &&
+        std::ranges::none_of(name, [](char c) { return static_cast<unsigned char>(c) < 0x20; });
+    if (!plain || !name.starts_with("libvirt-") || !fs::is_regular_file(base, ec)) {
       return std::unexpected(
           usage(cat("no libvirt guest profile '", profile, "' (expected ", base.string(), ")")));
     }
@@ -231,7 +336,8 @@ std::expected<RulePlan, CommitError> plan_rules(ChangeSet& cs, const fs::path& t
 }
 
 std::expected<ActionResult, CommitError> disable_profile(std::string_view name,
-                                                         const CommitOptions& opts) {
+                                                         const CommitOptions& opts,
+                                                         const BeforeNotice& before) {
   auto loc = find_profile(opts.tree, name);
   if (!loc) return std::unexpected(loc.error());
   if (loc->name.find("//") != std::string::npos) {
@@ -242,6 +348,7 @@ std::expected<ActionResult, CommitError> disable_profile(std::string_view name,
   auto lock = TreeLock::acquire(lock_file_for(opts.tree), opts.lock_wait);
   if (!lock) return std::unexpected(from_file_error(lock.error()));
   ActionResult res;
+  res.files.push_back(loc->file);
   const fs::path dir = opts.tree / "disable";
   const fs::path link = dir / loc->file.filename();
   std::error_code ec;
@@ -250,80 +357,86 @@ std::expected<ActionResult, CommitError> disable_profile(std::string_view name,
     return res;
   }
   if (!loc->others.empty()) {
-    res.messages.push_back(cat(loc->file.string(), " also defines ", join(loc->others),
-                               ": they are disabled with it"));
+    tell(res, before,
+         cat(loc->file.string(), " also defines ", join(loc->others),
+             ": they are disabled with it"));
   }
   fs::create_directories(dir, ec);
   remove_stale_temp_files(dir);
-  // symlink() to a temp name, then rename(): the link appears whole or not at all.
-  const fs::path tmp = dir / cat(".aatune-tmp-link-", ::getpid());
-  fs::remove(tmp, ec);
-  fs::create_symlink(fs::absolute(loc->file), tmp, ec);
-  if (!ec) fs::rename(tmp, link, ec);
-  if (ec) {
-    fs::remove(tmp, ec);
-    return std::unexpected(from_file_error(
-        {ec == std::errc::permission_denied || ec == std::errc::read_only_file_system
-             ? FileError::Kind::kPermission
-             : FileError::Kind::kIo,
-         cat(link.string(), ": cannot create link: ", ec.message())}));
+  const LinkChange change{link, fs::absolute(loc->file), true};
+  auto record = record_action(opts, cat("disable ", loc->name), change, loc->file);
+  if (!record) return std::unexpected(record.error());
+  if (auto m = make_link(link, change.target); !m) {
+    abandon(*record);
+    return std::unexpected(m.error());
   }
-  (void)fsync_dir(dir);
   if (opts.reload) {
     auto r = unload(loc->file, opts.loader);
     if (!r || !r->ok()) {
       fs::remove(link, ec);
+      (void)fsync_dir(dir);
+      abandon(*record);
       return std::unexpected(loader_failure(cat("cannot unload '", loc->name, "'"), r));
     }
     res.processes.push_back(*r);
   } else {
     res.skipped.push_back(cat("unload of ", loc->file.string(), ": --no-reload"));
   }
+  res.commit.backup = std::move(*record);
   res.messages.push_back(
       cat("disabled '", loc->name, "': ", loc->file.string(), " linked into ", dir.string()));
   return res;
 }
 
 std::expected<ActionResult, CommitError> enable_profile(std::string_view name,
-                                                        const CommitOptions& opts) {
+                                                        const CommitOptions& opts,
+                                                        const BeforeNotice& before) {
   auto loc = find_profile(opts.tree, name);
   if (!loc) return std::unexpected(loc.error());
   auto lock = TreeLock::acquire(lock_file_for(opts.tree), opts.lock_wait);
   if (!lock) return std::unexpected(from_file_error(lock.error()));
   ActionResult res;
+  res.files.push_back(loc->file);
   const fs::path link = opts.tree / "disable" / loc->file.filename();
   std::error_code ec;
   if (!fs::is_symlink(link, ec) && !fs::exists(link, ec)) {
     return std::unexpected(
         usage(cat("'", loc->name, "' is not disabled (no ", link.string(), ")")));
   }
-  const fs::path target = fs::read_symlink(link, ec);
-  if (!fs::remove(link, ec) || ec) {
-    return std::unexpected(from_file_error(
-        {FileError::Kind::kPermission, cat(link.string(), ": cannot remove: ", ec.message())}));
-  }
-  (void)fsync_dir(link.parent_path());
   if (!loc->others.empty()) {
-    res.messages.push_back(
+    tell(
+        res, before,
         cat(loc->file.string(), " also defines ", join(loc->others), ": they are enabled with it"));
+  }
+  fs::path target = fs::read_symlink(link, ec);
+  if (target.empty()) target = fs::absolute(loc->file);
+  const LinkChange change{link, target, false};
+  auto record = record_action(opts, cat("enable ", loc->name), change, loc->file);
+  if (!record) return std::unexpected(record.error());
+  if (auto r = remove_link(link); !r) {
+    abandon(*record);
+    return std::unexpected(r.error());
   }
   if (opts.reload) {
     auto r = reload(loc->file, opts.loader);
     if (!r || !r->ok()) {
       // Keep the tree consistent with the kernel: the profile stays disabled.
-      fs::create_symlink(target.empty() ? fs::absolute(loc->file) : target, link, ec);
+      (void)make_link(link, target);
+      abandon(*record);
       return std::unexpected(loader_failure(cat("cannot load '", loc->name, "'"), r));
     }
     res.processes.push_back(*r);
   } else {
     res.skipped.push_back(cat("load of ", loc->file.string(), ": --no-reload"));
   }
+  res.commit.backup = std::move(*record);
   res.messages.push_back(cat("enabled '", loc->name, "' (", loc->file.string(), ")"));
   return res;
 }
 
 std::expected<ActionResult, CommitError> set_profile_mode(std::string_view name, bool complain,
-                                                          const CommitOptions& opts) {
+                                                          const CommitOptions& opts,
+                                                          const BeforeNotice& before) {
   auto loc = find_profile(opts.tree, name);
   if (!loc) return std::unexpected(loc.error());
   const char* mode = complain ? "complain" : "enforce";
@@ -336,12 +449,14 @@ std::expected<ActionResult, CommitError> set_profile_mode(std::string_view name,
   (*edit)->new_content = *text;
   cs.add_profile_file(loc->file);
   ActionResult res;
+  res.files.push_back(loc->file);
   if (*text == (*edit)->old.content) {
     res.messages.push_back(cat("'", loc->name, "' is already in ", mode, " mode"));
     return res;
   }
   if (!loc->others.empty() && opts.reload) {
-    res.messages.push_back(
+    tell(
+        res, before,
         cat("reloading ", loc->file.string(), " also reloads ", join(loc->others), " (unchanged)"));
   }
   auto committed = commit(cs, opts);
@@ -368,10 +483,18 @@ std::expected<ActionResult, CommitError> undo_changes(size_t count, const Commit
   }
   ActionResult res;
   for (BackupManifest& m : todo) {
+    if (m.link) {
+      auto r = undo_link_change(m, opts, res);
+      if (!r) return std::unexpected(r.error());
+      m.undone = true;
+      if (auto w = write_manifest(m); !w) return std::unexpected(from_file_error(w.error()));
+      continue;
+    }
     ChangeSet cs;
     cs.description = cat("undo ", m.id);
     for (const BackupEntry& e : m.entries) {
-      auto now = read_snapshot(e.target);
+      // Through the path in the tree: a symlinked profile is restored where the link points.
+      auto now = read_snapshot(e.path.empty() ? e.target : e.path);
       if (!now) return std::unexpected(from_file_error(now.error()));
       const bool at_old = now->exists == e.existed && now->hash == e.old_hash;
       if (at_old) continue;
@@ -407,6 +530,9 @@ std::expected<ActionResult, CommitError> undo_changes(size_t count, const Commit
     }
     res.messages.push_back(cat("undid ", m.id, " (", m.description, "): ", committed->diffs.size(),
                                " file(s) restored"));
+    for (const auto& d : committed->diffs) res.files.push_back(d.path);
+    for (auto& v : committed->validations) res.commit.validations.push_back(std::move(v));
+    for (auto& r : committed->reloads) res.commit.reloads.push_back(std::move(r));
     for (auto& d : committed->diffs) res.commit.diffs.push_back(std::move(d));
     for (auto& s : committed->skipped) res.skipped.push_back(std::move(s));
   }

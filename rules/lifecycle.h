@@ -5,6 +5,7 @@
 
 #include <expected>
 #include <filesystem>
+#include <functional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -54,22 +55,31 @@ struct RulePlan {
 /// Result of a lifecycle action: what happened, for the CLI to print.
 struct ActionResult {
   std::vector<std::string> messages;     ///< Plain sentences, in order.
-  CommitResult commit;                   ///< For complain/enforce/undo.
-  std::vector<ProcessResult> processes;  ///< Loader runs of disable/enable.
+  CommitResult commit;                   ///< For complain/enforce/undo; `backup` for every action.
+  std::vector<ProcessResult> processes;  ///< Loader runs of disable/enable (and their undo).
   std::vector<std::string> skipped;
+  std::vector<std::filesystem::path> files;  ///< Profile files the action was about.
 };
 
-/// Unloads the profile's file (`loader -R`) and links it into <tree>/disable/.
-[[nodiscard]] std::expected<ActionResult, CommitError> disable_profile(std::string_view name,
-                                                                       const CommitOptions& opts);
-/// Removes the disable/ link and loads the file (`loader -r`).
-[[nodiscard]] std::expected<ActionResult, CommitError> enable_profile(std::string_view name,
-                                                                      const CommitOptions& opts);
+/// Receives, before anything is changed, what an action touches besides the named profile (other
+/// profiles defined in the same file). Without one, those sentences go into `messages`.
+using BeforeNotice = std::function<void(const std::string&)>;
+
+/// Unloads the profile's file (`loader -R`) and links it into <tree>/disable/. Recorded under
+/// <state_dir>/backups so that `undo_changes` can reverse it.
+[[nodiscard]] std::expected<ActionResult, CommitError> disable_profile(
+    std::string_view name, const CommitOptions& opts, const BeforeNotice& before = {});
+/// Removes the disable/ link and loads the file (`loader -r`); recorded like disable.
+[[nodiscard]] std::expected<ActionResult, CommitError> enable_profile(
+    std::string_view name, const CommitOptions& opts, const BeforeNotice& before = {});
 /// Sets (complain=true) or clears flags=(complain) on the profile's header.
-[[nodiscard]] std::expected<ActionResult, CommitError> set_profile_mode(std::string_view name,
-                                                                        bool complain,
-                                                                        const CommitOptions& opts);
-/// Restores the files of the last `count` committed change sets of this tree (newest first).
+[[nodiscard]] std::expected<ActionResult, CommitError> set_profile_mode(
+    std::string_view name, bool complain, const CommitOptions& opts,
+    const BeforeNotice& before = {});
+/// Reverses the last `count` recorded changes of this tree, newest first: restores the files of
+/// applied rules and complain/enforce edits (validated and reloaded through commit()), removes the
+/// disable/ link of a disable and loads the profile again, or puts back the link of an enable and
+/// unloads the profile. Refuses a file or link changed since.
 [[nodiscard]] std::expected<ActionResult, CommitError> undo_changes(size_t count,
                                                                     const CommitOptions& opts);
 

@@ -13,6 +13,7 @@
 #include <ctime>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 #include <system_error>
 #include <thread>
@@ -122,6 +123,14 @@ std::expected<void, FileError> replace_with(const fs::path& target, std::string_
   }
   std::string tmpl = (dir / cat(kTempPrefix, target.filename().string(), "-XXXXXX"));
   const int raw = ::mkstemp(tmpl.data());
+  if (raw < 0 && meta != nullptr && errno == EACCES) {
+    // `meta` is only given for files of the profile tree (atomic_replace), never the state dir.
+    // EACCES is a missing write permission; EPERM (immutable) and EROFS keep the system's words,
+    // since running as root would not help there.
+    return std::unexpected(FileError{FileError::Kind::kPermission,
+                                     cat("permission denied writing ", target.string(),
+                                         ": need write access to the profile tree (run as root)")});
+  }
   if (raw < 0) return std::unexpected(errno_error(target, "cannot create a temp file", errno));
   Fd fd(raw);
   const fs::path tmp(tmpl);
@@ -195,6 +204,7 @@ nlohmann::json to_json(const BackupManifest& m) {
   nlohmann::json entries = nlohmann::json::array();
   for (const BackupEntry& e : m.entries) {
     entries.push_back({{"target", e.target.string()},
+                       {"path", e.path.string()},
                        {"existed", e.existed},
                        {"stored", e.stored},
                        {"old_hash", e.old_hash},
@@ -202,13 +212,46 @@ nlohmann::json to_json(const BackupManifest& m) {
   }
   nlohmann::json profiles = nlohmann::json::array();
   for (const fs::path& p : m.profile_files) profiles.push_back(p.string());
-  return {{"id", m.id},
-          {"profile_files", profiles},
-          {"created", m.created},
-          {"description", m.description},
-          {"tree", m.tree.string()},
-          {"undone", m.undone},
-          {"entries", entries}};
+  nlohmann::json j = {{"id", m.id},
+                      {"profile_files", profiles},
+                      {"created", m.created},
+                      {"description", m.description},
+                      {"tree", m.tree.string()},
+                      {"undone", m.undone},
+                      {"entries", entries}};
+  if (m.link) {
+    j["link"] = {{"path", m.link->link.string()},
+                 {"target", m.link->target.string()},
+                 {"created", m.link->created}};
+  }
+  return j;
+}
+
+// The manifest in `j` (of backup dir `dir`); nullopt when a field has the wrong type.
+std::optional<BackupManifest> manifest_from_json(const nlohmann::json& j, const fs::path& dir) {
+  try {
+    BackupManifest m;
+    m.dir = dir;
+    m.id = j.value("id", dir.filename().string());
+    m.created = j.value("created", "");
+    m.description = j.value("description", "");
+    m.tree = j.value("tree", "");
+    m.undone = j.value("undone", false);
+    for (const auto& p : j.value("profile_files", nlohmann::json::array())) {
+      if (p.is_string()) m.profile_files.emplace_back(p.get<std::string>());
+    }
+    if (const auto l = j.find("link"); l != j.end() && l->is_object()) {
+      m.link = LinkChange{l->value("path", ""), l->value("target", ""), l->value("created", true)};
+    }
+    for (const auto& e : j.value("entries", nlohmann::json::array())) {
+      m.entries.push_back(BackupEntry{e.value("target", ""), e.value("path", ""),
+                                      e.value("existed", true), e.value("stored", ""),
+                                      e.value("old_hash", ""), e.value("new_hash", "")});
+    }
+    return m;
+  } catch (const nlohmann::json::exception&) {
+    return std::nullopt;
+  }
 }
 
 }  // namespace
@@ -340,6 +383,7 @@ std::expected<BackupManifest, FileError> create_backup(const fs::path& backups_r
     const FileSnapshot& old = olds[i];
     BackupEntry e;
     e.target = old.resolved;
+    e.path = fs::absolute(old.path, ec).lexically_normal();
     e.existed = old.exists;
     e.old_hash = old.hash;
     e.new_hash = content_hash(i < new_contents.size() ? new_contents[i] : std::string());
@@ -354,6 +398,24 @@ std::expected<BackupManifest, FileError> create_backup(const fs::path& backups_r
     }
     m.entries.push_back(std::move(e));
   }
+  if (auto w = write_manifest(m); !w) return std::unexpected(w.error());
+  return m;
+}
+
+std::expected<BackupManifest, FileError> record_link_change(
+    const fs::path& backups_root, const fs::path& tree, std::string_view description,
+    const LinkChange& link, std::span<const fs::path> profile_files) {
+  BackupManifest m;
+  m.id = timestamp_id();
+  m.dir = backups_root / m.id;
+  m.created = iso_now();
+  m.description = std::string(description);
+  m.tree = tree;
+  m.profile_files.assign(profile_files.begin(), profile_files.end());
+  m.link = link;
+  std::error_code ec;
+  fs::create_directories(m.dir, ec);
+  if (ec) return std::unexpected(errno_error(m.dir, "cannot create backup directory", ec.value()));
   if (auto w = write_manifest(m); !w) return std::unexpected(w.error());
   return m;
 }
@@ -373,22 +435,9 @@ std::expected<std::vector<BackupManifest>, FileError> list_backups(const fs::pat
     if (!text) continue;  // A backup interrupted before its manifest was written is not one.
     const nlohmann::json j = nlohmann::json::parse(*text, nullptr, false);
     if (j.is_discarded() || !j.is_object()) continue;
-    BackupManifest m;
-    m.dir = it->path();
-    m.id = j.value("id", it->path().filename().string());
-    m.created = j.value("created", "");
-    m.description = j.value("description", "");
-    m.tree = j.value("tree", "");
-    m.undone = j.value("undone", false);
-    for (const auto& p : j.value("profile_files", nlohmann::json::array())) {
-      if (p.is_string()) m.profile_files.emplace_back(p.get<std::string>());
-    }
-    for (const auto& e : j.value("entries", nlohmann::json::array())) {
-      m.entries.push_back(BackupEntry{e.value("target", ""), e.value("existed", true),
-                                      e.value("stored", ""), e.value("old_hash", ""),
-                                      e.value("new_hash", "")});
-    }
-    out.push_back(std::move(m));
+    auto m = manifest_from_json(j, it->path());
+    if (!m) continue;  // A field of the wrong type: not a manifest aatune wrote.
+    out.push_back(std::move(*m));
   }
   if (ec) return std::unexpected(errno_error(backups_root, "cannot list backups", ec.value()));
   std::ranges::sort(out, {}, &BackupManifest::id);

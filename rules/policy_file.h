@@ -12,6 +12,7 @@
 #include <chrono>
 #include <expected>
 #include <filesystem>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -86,13 +87,24 @@ class TreeLock {
 /// One file of a backup.
 struct BackupEntry {
   std::filesystem::path target;  ///< The (resolved) file that was replaced.
+  std::filesystem::path path;    ///< The file as the change named it (a link in the tree).
+                                 ///< Empty in manifests written before it existed.
   bool existed = true;           ///< False: aatune created it; undo removes it.
   std::string stored;            ///< Path of the saved old content, relative to the backup dir.
   std::string old_hash;
   std::string new_hash;
 };
 
-/// A change set's backup: `<backups_root>/<id>/manifest.json` + `files/...`.
+/// A link in `<tree>/disable/` that a lifecycle action created (disable) or removed (enable); undo
+/// reverses it.
+struct LinkChange {
+  std::filesystem::path link;    ///< <tree>/disable/<file>.
+  std::filesystem::path target;  ///< What the link points (pointed) to.
+  bool created = true;           ///< true: `disable` made it; false: `enable` removed it.
+};
+
+/// A change set's backup: `<backups_root>/<id>/manifest.json` + `files/...`; for disable/enable,
+/// the link change instead of files.
 struct BackupManifest {
   std::filesystem::path dir;
   std::string id;  ///< Sortable: "YYYYmmddTHHMMSS.uuuuuu-<pid>".
@@ -101,6 +113,7 @@ struct BackupManifest {
   std::filesystem::path tree;
   std::vector<BackupEntry> entries;
   std::vector<std::filesystem::path> profile_files;  ///< To validate and reload after a restore.
+  std::optional<LinkChange> link;                    ///< Set for disable/enable.
   bool undone = false;
 };
 
@@ -111,6 +124,13 @@ struct BackupManifest {
     const std::filesystem::path& backups_root, const std::filesystem::path& tree,
     std::string_view description, std::span<const FileSnapshot> olds,
     std::span<const std::string> new_contents,
+    std::span<const std::filesystem::path> profile_files);
+
+/// Records a disable/enable link change under a new backup dir in `backups_root` (a manifest and
+/// no files), so that `undo` can reverse it. Written before the link is touched.
+[[nodiscard]] std::expected<BackupManifest, FileError> record_link_change(
+    const std::filesystem::path& backups_root, const std::filesystem::path& tree,
+    std::string_view description, const LinkChange& link,
     std::span<const std::filesystem::path> profile_files);
 
 /// Rewrites the manifest of `m` (e.g. after marking it undone).

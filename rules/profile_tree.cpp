@@ -111,7 +111,8 @@ class LineStatementProbe {
       verdict_ = verdict;
       return verdict;
     };
-    for (const std::string_view word : {std::string_view("include"), std::string_view("#include")}) {
+    for (const std::string_view word :
+         {std::string_view("include"), std::string_view("#include")}) {
       // "include" alone is a line statement so far; "includex" is not: settle only past the word.
       if (s.size() > word.size() && starts_with_word(s, word)) return decided(true);
       if (s == word) return true;
@@ -464,7 +465,8 @@ class Reader {
           variable(s, file);
           break;
         case Stmt::Kind::kDirective:
-          break;  // abi and alias: nothing the model needs
+          directive(s, file);  // abi: nothing the model needs; alias: kept for coverage
+          break;
         case Stmt::Kind::kRule:
           rule(s, file, blocks, via);
           break;
@@ -578,6 +580,30 @@ class Reader {
                                     rules.end());
       }
     }
+  }
+
+  void directive(const Stmt& s, const std::string& file) {
+    if (!starts_with_word(s.text, "alias")) return;
+    std::string_view t = std::string_view(s.text).substr(5);
+    while (!t.empty() && (is_space(t.back()) || t.back() == ',')) t.remove_suffix(1);
+    const size_t arrow = t.find("->");
+    const auto trim = [](std::string_view v) {
+      while (!v.empty() && is_space(v.front())) v.remove_prefix(1);
+      while (!v.empty() && is_space(v.back())) v.remove_suffix(1);
+      if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
+      return std::string(v);
+    };
+    if (arrow == std::string_view::npos) {
+      warn(file, s.line, "alias without '->': ignored");
+      return;
+    }
+    std::string from = trim(t.substr(0, arrow));
+    std::string to = trim(t.substr(arrow + 2));
+    if (!from.starts_with('/') || !to.starts_with('/')) {
+      warn(file, s.line, "alias needs two absolute paths: ignored");
+      return;
+    }
+    tree_.aliases.emplace_back(std::move(from), std::move(to));
   }
 
   void variable(const Stmt& s, const std::string& file) {
@@ -819,7 +845,14 @@ uint32_t grants(const Rule& rule, const CompiledRule& c, const Rule& req, uint32
     if (r == nullptr) return 0;
     const bool fam = r->family.empty() || r->family == q->family;
     const bool typ = r->type_or_protocol.empty() || r->type_or_protocol == q->type_or_protocol;
-    return fam && typ ? requested : 0;
+    // A fine-grained condition the rule sets must hold for the request; one it leaves out is any.
+    const auto cond = [](const std::string& rv, const std::string& qv) {
+      return rv.empty() || rv == qv;
+    };
+    const bool addr = cond(r->local_ip, q->local_ip) && cond(r->local_port, q->local_port) &&
+                      cond(r->peer_ip, q->peer_ip) && cond(r->peer_port, q->peer_port);
+    const bool acc = r->access.empty() || subset_of(q->access, r->access);
+    return fam && typ && addr && acc ? requested : 0;
   }
   if (const auto* q = std::get_if<SignalRule>(&req.body)) {
     const auto* r = std::get_if<SignalRule>(&rule.body);
@@ -1099,12 +1132,30 @@ std::expected<Coverage, std::string> ProfileTree::coverage(std::string_view prof
   const Profile* p = find(profile);
   if (p == nullptr) return std::unexpected("no profile named '" + std::string(profile) + "'");
   const auto idx = static_cast<size_t>(p - profiles.data());
-  if (index && idx < index->per_profile.size() &&
-      index->per_profile[idx].size() == p->rules.size()) {
-    return evaluate(p->rules, index->per_profile[idx], request, owner_request);
+  const auto one = [&](const Rule& req) {
+    if (index && idx < index->per_profile.size() &&
+        index->per_profile[idx].size() == p->rules.size()) {
+      return evaluate(p->rules, index->per_profile[idx], req, owner_request);
+    }
+    // A tree assembled by hand (tests, tools) has no index: compile on the fly.
+    return coverage_of(p->rules, req, owner_request, with_profile_name(variables, p->name));
+  };
+  Coverage best = one(request);
+  // `alias FROM -> TO`: a request under TO is also granted (or denied) by the rules for the same
+  // path under FROM. Deny still wins over allow.
+  const auto* f = std::get_if<FileRule>(&request.body);
+  for (const auto& [from, to] : aliases) {
+    if (f == nullptr || best.kind == CoverageKind::kDenied) break;
+    if (!f->path.starts_with(to)) continue;
+    Rule aliased = request;
+    std::get<FileRule>(aliased.body).path = from + f->path.substr(to.size());
+    Coverage c = one(aliased);
+    if (c.kind == CoverageKind::kDenied ||
+        (c.kind == CoverageKind::kAllowed && best.kind != CoverageKind::kAllowed)) {
+      best = std::move(c);
+    }
   }
-  // A tree assembled by hand (tests, tools) has no index: compile on the fly.
-  return coverage_of(p->rules, request, owner_request, with_profile_name(variables, p->name));
+  return best;
 }
 
 std::vector<std::string> ProfileTree::includes_allowing(const Rule& request,

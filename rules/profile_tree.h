@@ -103,6 +103,9 @@ class ProfileTree {
   Variables variables;              ///< Tunables and preamble `@{x}=…` of every profile file.
   std::vector<TreeWarning> warnings{};
   bool uses_profile_name_variable = false;  ///< Some rule refers to `@{profile_name}`.
+  /// `alias FROM -> TO,` directives: every rule on a path under FROM also grants the same path
+  /// under TO (the parser duplicates the rules); coverage() applies them.
+  std::vector<std::pair<std::string, std::string>> aliases{};
 
   /// The profile of that full name ("p", "p//child", "p//^hat" all work), or nullptr.
   [[nodiscard]] const Profile* find(std::string_view name) const;

@@ -1,5 +1,7 @@
 #include "rules/rule.h"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
 #include <array>
 #include <cctype>
@@ -24,14 +26,34 @@ bool has_control(std::string_view s) {
                      [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
 }
 
-// Quote when the value would otherwise split into several tokens or start a comment.
+bool valid_ip(const std::string& ip) {
+  if (ip == "none") return true;
+  unsigned char buf[sizeof(struct in6_addr)];
+  return inet_pton(AF_INET, ip.c_str(), buf) == 1 || inet_pton(AF_INET6, ip.c_str(), buf) == 1;
+}
+
+// Characters the profile lexer never lets into an unquoted token (parser_lex.l ID_CHARS), plus
+// '#' (a comment after a blank), '(' and ')' (lists and peer=(…)) and '=' (conditionals).
+bool breaks_token(char c) {
+  return is_space(c) || c == '"' || c == '!' || c == '#' || c == '(' || c == ')' || c == '=';
+}
+
+// Quote when the value would otherwise split into several tokens or start a comment. A ',' may
+// stay bare only between two token characters (`{a,b}`); at the end or before a blank it would
+// end the rule.
+bool needs_quotes(std::string_view v) {
+  if (v.empty()) return true;
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (breaks_token(v[i])) return true;
+    if (v[i] == ',' && (i + 1 == v.size() || breaks_token(v[i + 1]) || v[i + 1] == ',')) {
+      return true;
+    }
+  }
+  return false;
+}
+
 std::string quote_if_needed(std::string_view v) {
-  const bool needs = v.empty() || std::any_of(v.begin(), v.end(), [](char c) {
-                       // A bare '"' or '!' is a lexer error in apparmor_parser; inside quotes both
-                       // are fine.
-                       return is_space(c) || c == '#' || c == '"' || c == '!' || c == '(' || c == ')';
-                     });
-  if (!needs) return std::string(v);
+  if (!needs_quotes(v)) return std::string(v);
   std::string out = "\"";
   for (const char c : v) {
     if (c == '"') out += '\\';
@@ -64,6 +86,18 @@ std::string kv_part(std::string_view key, std::string_view value) {
   return " " + std::string(key) + "=" + quote_if_needed(value);
 }
 
+// Inside `peer=(…)` every bare ',' separates conditions, so a value with any ',' is quoted.
+std::string list_kv_part(std::string_view key, std::string_view value) {
+  if (value.empty()) return "";
+  if (value.find(',') == std::string_view::npos || needs_quotes(value)) return kv_part(key, value);
+  std::string out = " " + std::string(key) + "=\"";
+  for (const char c : value) {
+    if (c == '"') out += '\\';
+    out += c;
+  }
+  return out + '"';
+}
+
 std::string file_perms(const FileRule& f) {
   std::string out;
   for (const char p : kFilePermOrder) {
@@ -93,9 +127,19 @@ std::string render_body(const Rule& rule) {
     return caps.empty() ? "capability" : "capability " + join(caps, " ");
   }
   if (const auto* n = std::get_if<NetworkRule>(&body)) {
+    // python3-apparmor (4.x) writes the access list in parentheses even with one member.
     std::string out = "network";
+    if (!n->access.empty()) {
+      auto access = n->access;
+      std::sort(access.begin(), access.end());
+      access.erase(std::unique(access.begin(), access.end()), access.end());
+      out += " (" + join(access, ", ") + ")";
+    }
     if (!n->family.empty()) out += " " + n->family;
     if (!n->type_or_protocol.empty()) out += " " + n->type_or_protocol;
+    out += kv_part("ip", n->local_ip) + kv_part("port", n->local_port);
+    const std::string peer = list_kv_part("ip", n->peer_ip) + list_kv_part("port", n->peer_port);
+    if (!peer.empty()) out += " peer=(" + peer.substr(1) + ")";
     return out;
   }
   if (const auto* s = std::get_if<SignalRule>(&body)) {
@@ -109,7 +153,7 @@ std::string render_body(const Rule& rule) {
     std::string out = "unix" + set_part("", u->access) + kv_part("type", u->type) +
                       kv_part("protocol", u->protocol) + kv_part("addr", u->addr) +
                       kv_part("label", u->label);
-    std::string peer = kv_part("label", u->peer_label) + kv_part("addr", u->peer_addr);
+    std::string peer = list_kv_part("label", u->peer_label) + list_kv_part("addr", u->peer_addr);
     if (!peer.empty()) out += " peer=(" + peer.substr(1) + ")";
     return out;
   }
@@ -117,7 +161,7 @@ std::string render_body(const Rule& rule) {
     std::string out = "dbus" + set_part("", d->access) + kv_part("bus", d->bus) +
                       kv_part("path", d->path) + kv_part("name", d->name) +
                       kv_part("interface", d->interface) + kv_part("member", d->member);
-    std::string peer = kv_part("name", d->peer_name) + kv_part("label", d->peer_label);
+    std::string peer = list_kv_part("name", d->peer_name) + list_kv_part("label", d->peer_label);
     if (!peer.empty()) out += " peer=(" + peer.substr(1) + ")";
     return out;
   }
@@ -223,16 +267,20 @@ std::expected<std::vector<Token>, std::string> tokenize(std::string_view s) {
   return out;
 }
 
+// The inverse of quote_if_needed(): strips the quotes and turns `\"` back into `"`. Every other
+// escape stays as written, because it belongs to the AARE (the parser keeps them for the backend).
 std::string unquote(std::string_view v) {
-  if (v.size() >= 2 && v.front() == '"' && v.back() == '"') {
-    std::string out;
-    for (size_t i = 1; i + 1 < v.size(); ++i) {
-      if (v[i] == '\\' && i + 2 < v.size() && v[i + 1] == '"') ++i;
-      out += v[i];
+  if (v.size() < 2 || v.front() != '"' || v.back() != '"') return std::string(v);
+  std::string out;
+  for (size_t i = 1; i + 1 < v.size(); ++i) {
+    if (v[i] == '\\' && i + 2 < v.size()) {
+      if (v[i + 1] != '"') out += v[i];
+      out += v[++i];
+      continue;
     }
-    return out;
+    out += v[i];
   }
-  return std::string(v);
+  return out;
 }
 
 // "(a b)" / "(a, b)" / "a" / "a,b" → members.
@@ -264,7 +312,21 @@ std::optional<std::pair<std::string, std::string>> split_kv(std::string_view tok
 std::expected<std::vector<std::pair<std::string, std::string>>, std::string> split_peer(
     std::string_view v) {
   if (v.size() >= 2 && v.front() == '(' && v.back() == ')') v = v.substr(1, v.size() - 2);
-  auto toks = tokenize(v);
+  // The parser separates conditions by blanks or commas (`label=a,addr=b`): a comma outside
+  // quotes is a separator, never part of a value.
+  std::string spaced;
+  bool quoted = false;
+  for (size_t i = 0; i < v.size(); ++i) {
+    const char c = v[i];
+    if (quoted && c == '\\' && i + 1 < v.size()) {
+      spaced += c;
+      spaced += v[++i];
+      continue;
+    }
+    if (c == '"') quoted = !quoted;
+    spaced += (c == ',' && !quoted) ? ' ' : c;
+  }
+  auto toks = tokenize(spaced);
   if (!toks) return std::unexpected(toks.error());
   std::vector<std::pair<std::string, std::string>> out;
   for (auto& t : *toks) {
@@ -386,22 +448,62 @@ std::expected<Rule, std::string> parse_body(Rule r, const std::vector<Token>& t,
   }
   if (kw == "network") {
     NetworkRule n;
-    const size_t count = t.size() - i - 1;
-    for (size_t k = i + 1; k < t.size(); ++k) {
-      if (t[k].text.find('=') != std::string::npos || t[k].text.front() == '(') {
-        return unknown(std::move(r), text, "fine-grained network rule");
+    size_t k = i + 1;
+    if (k < t.size() &&
+        is_access_token(t[k].text, {"create", "bind", "listen", "accept", "connect", "shutdown",
+                                    "getattr", "setattr", "getopt", "setopt", "send", "receive",
+                                    "r", "w", "rw", "read", "write"})) {
+      n.access = split_set(t[k++].text);
+    }
+    static constexpr std::array<std::string_view, 9> kTypesOrProtocols = {
+        "stream", "dgram", "seqpacket", "rdm", "raw", "packet", "tcp", "udp", "icmp"};
+    std::vector<std::string> plain;
+    for (; k < t.size(); ++k) {
+      auto kv = split_kv(t[k].text);
+      if (!kv) {
+        if (plain.size() == 2) {
+          return unknown(std::move(r), text, "network rule with more than two items");
+        }
+        plain.push_back(t[k].text);
+        continue;
+      }
+      if (kv->first == "ip") {
+        n.local_ip = unquote(kv->second);
+      } else if (kv->first == "port") {
+        n.local_port = unquote(kv->second);
+      } else if (kv->first == "peer") {
+        auto kvs = split_peer(kv->second);
+        if (!kvs) return std::unexpected(kvs.error());
+        for (auto& [pk, pv] : *kvs) {
+          if (pk == "ip") {
+            n.peer_ip = pv;
+          } else if (pk == "port") {
+            n.peer_port = pv;
+          } else {
+            return unknown(std::move(r), text, "unknown network peer condition '" + pk + "='");
+          }
+        }
+      } else {
+        // interface=, label= and whatever comes next: kept verbatim, never guessed.
+        return unknown(std::move(r), text, "unknown network condition '" + kv->first + "='");
       }
     }
-    if (count > 2) return unknown(std::move(r), text, "network rule with more than two items");
-    static constexpr std::array<std::string_view, 12> kTypesOrProtocols = {
-        "stream", "dgram", "seqpacket", "rdm", "raw", "packet", "tcp", "udp", "icmp"};
-    if (count == 1) {
+    for (const auto* port : {&n.local_port, &n.peer_port}) {
+      if (!port->empty() &&
+          (port->size() > 5 ||
+           !std::all_of(port->begin(), port->end(),
+                        [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }) ||
+           std::stoul(*port) > 65535)) {
+        return std::unexpected("invalid network port '" + *port + "'");
+      }
+    }
+    if (plain.size() == 1) {
       const bool is_type = std::find(kTypesOrProtocols.begin(), kTypesOrProtocols.end(),
-                                     t[i + 1].text) != kTypesOrProtocols.end();
-      (is_type ? n.type_or_protocol : n.family) = t[i + 1].text;
-    } else if (count == 2) {
-      n.family = t[i + 1].text;
-      n.type_or_protocol = t[i + 2].text;
+                                     plain[0]) != kTypesOrProtocols.end();
+      (is_type ? n.type_or_protocol : n.family) = plain[0];
+    } else if (plain.size() == 2) {
+      n.family = plain[0];
+      n.type_or_protocol = plain[1];
     }
     r.body = std::move(n);
     return r;
@@ -707,16 +809,29 @@ std::string_view strip_statement(std::string_view line) {
   return line;
 }
 
+// Runs of blanks become one ' ', except inside double quotes, where every byte is part of a name.
 std::string collapse_spaces(std::string_view s) {
   std::string out;
   bool space = false;
-  for (const char c : s) {
+  bool quoted = false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    if (quoted) {
+      out += c;
+      if (c == '\\' && i + 1 < s.size()) {
+        out += s[++i];
+      } else if (c == '"') {
+        quoted = false;
+      }
+      continue;
+    }
     if (is_space(c)) {
       space = true;
       continue;
     }
     if (space && !out.empty()) out += ' ';
     space = false;
+    if (c == '"') quoted = true;
     out += c;
   }
   return out;
@@ -794,6 +909,17 @@ std::expected<std::string, std::string> render_checked(const Rule& rule) {
     values = {l->path, l->target};
   } else if (const auto* s = std::get_if<SignalRule>(&rule.body)) {
     values = {s->peer};
+  } else if (const auto* n = std::get_if<NetworkRule>(&rule.body)) {
+    for (const auto* ip : {&n->local_ip, &n->peer_ip}) {
+      if (!ip->empty() && !valid_ip(*ip)) {
+        return std::unexpected("network rule has an invalid ip '" + collapse_spaces(*ip) + "'");
+      }
+    }
+    if ((!n->local_ip.empty() || !n->local_port.empty() || !n->peer_ip.empty() ||
+         !n->peer_port.empty()) &&
+        n->family != "inet" && n->family != "inet6") {
+      return std::unexpected("network ip=/port= conditions need the family inet or inet6");
+    }
   } else if (const auto* p = std::get_if<PtraceRule>(&rule.body)) {
     values = {p->peer};
   } else if (const auto* d = std::get_if<DbusRule>(&rule.body)) {
@@ -829,7 +955,12 @@ std::expected<std::string, std::string> quote_path_literal(std::string_view path
     return std::unexpected("path '" + std::string(path) + "' is not absolute");
   }
   std::string out;
-  for (const char c : path) {
+  for (size_t i = 0; i < path.size(); ++i) {
+    const char c = path[i];
+    if (c == '\\' && i + 1 == path.size()) {
+      out += "\\134";
+      break;
+    }
     switch (c) {
       case '*':
       case '?':
@@ -856,6 +987,10 @@ std::expected<std::string, std::string> quote_label_literal(std::string_view lab
   auto q = quote_path_literal("/" + std::string(label));
   if (!q) return std::unexpected(q.error());
   return q->substr(1);
+}
+
+std::string quote_value(std::string_view value) {
+  return quote_if_needed(value);
 }
 
 std::expected<Rule, std::string> parse_rule(std::string_view line) {

@@ -37,10 +37,24 @@ struct CapabilityRule {
   std::vector<std::string> caps{};
 };
 
-/// `network [FAMILY] [TYPE|PROTOCOL],`; empty fields = any.
+/// `network [ACCESS] [FAMILY] [TYPE|PROTOCOL] [ip=IP] [port=N] [peer=(ip=IP port=N)],`; empty
+/// fields = any. The access list and the ip/port conditions are AppArmor 4's fine-grained inet
+/// mediation (apparmor_parser 3.x rejects them: see is_fine_grained()).
 struct NetworkRule {
-  std::string family{};            ///< inet, inet6, unix, netlink, packet, …
-  std::string type_or_protocol{};  ///< stream, dgram, raw, seqpacket, tcp, udp, icmp, …
+  std::string family{};               ///< inet, inet6, unix, netlink, packet, …
+  std::string type_or_protocol{};     ///< stream, dgram, raw, seqpacket, tcp, udp, icmp, …
+  std::vector<std::string> access{};  ///< create bind listen accept connect shutdown getattr
+                                      ///< setattr getopt setopt send receive r w rw.
+  std::string local_ip{};             ///< `ip=`: an IPv4/IPv6 address or `none`.
+  std::string local_port{};           ///< `port=`: a decimal port.
+  std::string peer_ip{};              ///< `peer=(ip=…)`.
+  std::string peer_port{};            ///< `peer=(port=…)`.
+
+  /// True when the rule uses the AppArmor 4 fine-grained form (access, ip or port).
+  [[nodiscard]] bool is_fine_grained() const {
+    return !access.empty() || !local_ip.empty() || !local_port.empty() || !peer_ip.empty() ||
+           !peer_port.empty();
+  }
 };
 
 /// `signal [ACCESS] [set=SIGNALS] [peer=LABEL],`; empty = any.
@@ -153,10 +167,16 @@ struct Rule {
 [[nodiscard]] std::expected<std::string, std::string> render_checked(const Rule& rule);
 
 /// The AARE pattern that matches exactly `path` (a concrete path from a log): escapes the AARE
-/// specials `* ? [ ] { } ^ \` (so `@{` can never start a variable) with `\`. Refuses (with a
+/// specials `* ? [ ] { } ^ \` (so `@{` can never start a variable) with `\`; a final `\` is
+/// written `\134` (octal), because a value ending in a backslash would escape the closing quote or
+/// the blank after it in the profile lexer. Refuses (with a
 /// one-line reason) an empty or relative path and one with a newline, NUL or other control byte.
 /// The result is unquoted; render() adds quotes when it contains spaces.
 [[nodiscard]] std::expected<std::string, std::string> quote_path_literal(std::string_view path);
+
+/// A value as it is written in a rule: unchanged when the profile lexer reads it as one token,
+/// else in double quotes with `"` escaped. `value` is already in AARE form (quote_path_literal()).
+[[nodiscard]] std::string quote_value(std::string_view value);
 
 /// The AARE that matches exactly the label or name `label` (e.g. a `peer=` value): the escaping of
 /// quote_path_literal() without requiring a leading '/'. Refuses empty names and control bytes.

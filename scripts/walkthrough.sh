@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Regenerates docs/walkthrough.md from the real output of aatune on the bundled libvirt scenario.
-# Usage: scripts/walkthrough.sh [AATUNE_BINARY]   (default build/aatune; build it first)
+# Usage: scripts/walkthrough.sh [AATUNE_BINARY [OUT]]   (default build/aatune and
+# docs/walkthrough.md; build first). A ctest regenerates it into a temp file and compares, so the
+# page cannot silently drift from what the tool prints.
 # The temp dir is shown as "apparmor.d" so that the document does not change from run to run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,21 +13,38 @@ work=$(mktemp -d /tmp/aatune-walk.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 cp -a samples/libvirt/apparmor.d "$work/apparmor.d"
 guest=libvirt-7f3c9a2e-5b1d-4e8a-9c6f-2d4b8e1a0c35
-out=docs/walkthrough.md
+out=${2:-docs/walkthrough.md}
 
 # Runs a command line (shown as typed, with the temp dir hidden) and pastes its output.
 show() {
   local shown=${*//$work\//}
   shown=${shown//$bin/aatune}
-  printf '```console\n$ %s\n' "$shown"
+  printf '````console\n$ %s\n' "$shown"
   set +e
-  "$@" 2>&1 | sed -e "s#$work/##g" -e 's#^backup: .*/backups/[^ ]*#backup: state/backups/<timestamp>#'
+  "$@" 2>&1 | sed -e "s#$work/##g" -e "s#^store: \(.*\) ([0-9.]* s)\$#store: \1 (<time>)#" -e 's#^backup: .*/backups/[^ ]*#backup: state/backups/<timestamp>#'
   local rc=${PIPESTATUS[0]}
   set -e
-  printf '[exit status %s]\n```\n\n' "$rc"
+  printf '[exit status %s]\n````\n\n' "$rc"
+}
+
+# Like show, but pastes only the lines from the first one matching $1 up to (not including) the
+# first one matching $2 after it: for outputs too long to read in a walkthrough.
+show_excerpt() {
+  local from=$1 to=$2
+  shift 2
+  local shown=${*//$work\//}
+  shown=${shown//$bin/aatune}
+  printf '````console\n$ %s\n[… excerpt …]\n' "$shown"
+  set +e
+  "$@" 2>&1 | sed -e "s#$work/##g" | awk -v from="$from" -v to="$to" \
+    '!on && $0 ~ from {on=1} on && $0 ~ to && !($0 ~ from) {exit} on {print}'
+  local rc=${PIPESTATUS[0]}
+  set -e
+  printf '[… excerpt ends; exit status %s]\n````\n\n' "$rc"
 }
 
 common=(--profiles "$work/apparmor.d" --libvirt-xml samples/libvirt/domain.xml)
+store=(--db "$work/aatune.db")
 logs=(samples/libvirt/logs/kern.log samples/libvirt/logs/audit.log)
 {
   cat <<'MD'
@@ -39,6 +58,14 @@ denied its disk image outside the default pool and a hugepages file, libvirtd co
 the qemu process, and chronyd (in complain mode) logged what it would need. Every command below
 runs on a throw-away copy of `samples/libvirt/apparmor.d` (shown as `apparmor.d`).
 
+## 0. Read the logs of the failed start into the store
+
+`scan` remembers every record (once, even when kern.log and audit.log carry the same one) and
+where it stopped reading each file, so the next scan reads only what is new.
+
+MD
+  show "$bin" scan "${store[@]}" --no-journal --no-kmsg "${logs[@]}"
+  cat <<'MD'
 ## 1. What went wrong, explained
 
 `suggest` reads the logs, groups the denials, explains each against the profile tree and proposes
@@ -51,7 +78,18 @@ Note the two sides of the signal (pair 1): accepting one accepts both, or libvir
 stop its guest. The disk image goes into the guest's base profile by default; the `.files`
 include is offered with the warning that virt-aa-helper rewrites it.
 
-## 2. Apply without --force: risky grants stay out
+## 2. A bug report for the packaged profile
+
+The virtiofsd denial is a bug in the packaged `usr.sbin.libvirtd` (upstream fixed it with one
+`PUx` line). `export` writes the evidence a maintainer needs, redacted, with the fix as a patch
+that applies with `patch -p1` to the original tree (run it before changing the tree: the patch
+is against the profiles as packaged):
+
+MD
+  show_excerpt '^## Proposed patch' '^## Policy files' \
+    "$bin" export --format markdown --no-probe --profile libvirtd "${common[@]}" "${logs[@]}"
+  cat <<'MD'
+## 3. Apply without --force: risky grants stay out
 
 `--all` never takes what the analyzer rates high or critical (here the `PUx` exec and a
 capability) unless `--force` is given, and never takes unverified evidence at all.
@@ -60,7 +98,7 @@ Without `--yes` and not on a terminal, apply refuses; here we look at what it wo
 MD
   show "$bin" apply "${common[@]}" --all --no-reload --db :memory: --state "$work/state" "${logs[@]}"
   cat <<'MD'
-## 3. Apply everything, validated
+## 4. Apply everything, validated
 
 The diff of every file comes first; then one transaction: apparmor_parser compiles every changed
 profile in a staging copy, backups are written, files are replaced atomically. There is no
@@ -71,23 +109,28 @@ restores every file).
 MD
   show "$bin" apply "${common[@]}" --all --force --yes --no-reload --db :memory: --state "$work/state" "${logs[@]}"
   cat <<'MD'
-## 4. The changed profiles compile
+## 5. The changed profiles compile
 
 MD
   show /sbin/apparmor_parser -QTK --base "$work/apparmor.d" -I "$work/apparmor.d" "$work/apparmor.d/libvirt/$guest"
   show /sbin/apparmor_parser -QTK --base "$work/apparmor.d" -I "$work/apparmor.d" "$work/apparmor.d/usr.sbin.libvirtd"
   cat <<'MD'
-## 5. A second run finds nothing left to do
+## 6. A second run finds nothing left to do
 
 MD
   show "$bin" suggest "${common[@]}" "${logs[@]}"
   cat <<'MD'
-## 6. Undo, or disable only the guest's profile
+## 7. Undo, or disable only the guest's profile
 
 `aatune undo` restores the files of the last applied change from its backups. To take the guest
 out of confinement without stopping AppArmor for the whole host:
 
 MD
   show "$bin" disable "$guest" --profiles "$work/apparmor.d" --state "$work/state" --no-reload
+  cat <<'MD'
+## 8. What the store says
+
+MD
+  show "$bin" status "${store[@]}"
 } >"$out"
 echo "walkthrough: wrote $out"

@@ -10,9 +10,33 @@ namespace {
 using analyzer::Alternative;
 
 enum class Command {
-  kUp, kDown, kPgUp, kPgDn, kHome, kEnd, kOpen, kBack, kAllow, kDeny, kIgnore, kGlob,
-  kExtension, kVariable, kOwner, kAudit, kEdit, kTarget, kPair, kSave, kReload, kDisable,
-  kMode, kUndo, kSearch, kQuit, kHelp,
+  kUp,
+  kDown,
+  kPgUp,
+  kPgDn,
+  kHome,
+  kEnd,
+  kOpen,
+  kBack,
+  kAllow,
+  kDeny,
+  kIgnore,
+  kGlob,
+  kExtension,
+  kVariable,
+  kOwner,
+  kAudit,
+  kEdit,
+  kTarget,
+  kPair,
+  kSave,
+  kReload,
+  kDisable,
+  kMode,
+  kUndo,
+  kSearch,
+  kQuit,
+  kHelp,
 };
 
 struct Binding {
@@ -22,21 +46,21 @@ struct Binding {
 
 // The keymap: aa-logprof's letters, in either case.
 constexpr std::array kBindings{
-    Binding{kKeyUp, Command::kUp},        Binding{'k', Command::kUp},
-    Binding{kKeyDown, Command::kDown},    Binding{'j', Command::kDown},
-    Binding{kKeyPgUp, Command::kPgUp},    Binding{kKeyPgDn, Command::kPgDn},
-    Binding{kKeyHome, Command::kHome},    Binding{kKeyEnd, Command::kEnd},
-    Binding{kKeyEnter, Command::kOpen},   Binding{kKeyEsc, Command::kBack},
+    Binding{kKeyUp, Command::kUp},          Binding{'k', Command::kUp},
+    Binding{kKeyDown, Command::kDown},      Binding{'j', Command::kDown},
+    Binding{kKeyPgUp, Command::kPgUp},      Binding{kKeyPgDn, Command::kPgDn},
+    Binding{kKeyHome, Command::kHome},      Binding{kKeyEnd, Command::kEnd},
+    Binding{kKeyEnter, Command::kOpen},     Binding{kKeyEsc, Command::kBack},
     Binding{kKeyBackspace, Command::kBack}, Binding{'a', Command::kAllow},
-    Binding{'d', Command::kDeny},         Binding{'i', Command::kIgnore},
-    Binding{'g', Command::kGlob},         Binding{'e', Command::kExtension},
-    Binding{'v', Command::kVariable},     Binding{'o', Command::kOwner},
-    Binding{'u', Command::kAudit},        Binding{'n', Command::kEdit},
-    Binding{'t', Command::kTarget},       Binding{'p', Command::kPair},
-    Binding{'s', Command::kSave},         Binding{'r', Command::kReload},
-    Binding{'x', Command::kDisable},      Binding{'c', Command::kMode},
-    Binding{'z', Command::kUndo},         Binding{'/', Command::kSearch},
-    Binding{'q', Command::kQuit},         Binding{'?', Command::kHelp},
+    Binding{'d', Command::kDeny},           Binding{'i', Command::kIgnore},
+    Binding{'g', Command::kGlob},           Binding{'e', Command::kExtension},
+    Binding{'v', Command::kVariable},       Binding{'o', Command::kOwner},
+    Binding{'u', Command::kAudit},          Binding{'n', Command::kEdit},
+    Binding{'t', Command::kTarget},         Binding{'p', Command::kPair},
+    Binding{'s', Command::kSave},           Binding{'r', Command::kReload},
+    Binding{'x', Command::kDisable},        Binding{'c', Command::kMode},
+    Binding{'z', Command::kUndo},           Binding{'/', Command::kSearch},
+    Binding{'q', Command::kQuit},           Binding{'?', Command::kHelp},
 };
 
 std::string time_text(std::optional<int64_t> seconds) {
@@ -54,18 +78,24 @@ std::string sparkline(const std::vector<uint64_t>& values) {
   const uint64_t max = values.empty() ? 0 : *std::ranges::max_element(values);
   std::string out;
   for (uint64_t v : values) {
-    if (v == 0 || max == 0) out += ' ';
-    else out += kBars[std::min<uint64_t>(7, (v * 8 - 1) / max)];
+    if (v == 0 || max == 0)
+      out += ' ';
+    else
+      out += kBars[std::min<uint64_t>(7, (v * 8 - 1) / max)];
   }
   return out;
 }
 
 std::string_view kind_name(analyzer::TargetFile::Kind k) {
   switch (k) {
-    case analyzer::TargetFile::Kind::kLocal: return "local";
-    case analyzer::TargetFile::Kind::kProfileFile: return "profile";
-    case analyzer::TargetFile::Kind::kLibvirtBase: return "libvirt profile";
-    case analyzer::TargetFile::Kind::kLibvirtFiles: return ".files";
+    case analyzer::TargetFile::Kind::kLocal:
+      return "local";
+    case analyzer::TargetFile::Kind::kProfileFile:
+      return "profile";
+    case analyzer::TargetFile::Kind::kLibvirtBase:
+      return "libvirt profile";
+    case analyzer::TargetFile::Kind::kLibvirtFiles:
+      return ".files";
   }
   return "local";
 }
@@ -81,7 +111,67 @@ size_t default_target(const analyzer::Proposal& p) {
   return 0;
 }
 
-bool is_letter(int key) { return key >= 'A' && key <= 'Z'; }
+bool is_letter(int key) {
+  return key >= 'A' && key <= 'Z';
+}
+
+// Most severe first, then most frequent. A peer-side rule has no denial of its own: it sits right
+// after the rule it pairs with, so that the pair is read (and accepted with P) together.
+std::vector<Item> sorted_items(std::vector<Item> items) {
+  struct Key {
+    analyzer::Severity severity;
+    uint64_t count;
+    size_t anchor;
+    bool peer;
+  };
+  std::vector<Key> keys;
+  for (size_t i = 0; i < items.size(); ++i) {
+    const auto& p = items[i].proposal;
+    size_t anchor = i;
+    if (p.peer_side && p.pair) {
+      for (size_t j = 0; j < items.size(); ++j) {
+        if (items[j].proposal.pair == p.pair && !items[j].proposal.peer_side) anchor = j;
+      }
+    }
+    keys.push_back(
+        {items[anchor].proposal.severity.level, items[anchor].count, anchor, anchor != i});
+  }
+  std::vector<size_t> order(items.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::ranges::stable_sort(order, [&](size_t a, size_t b) {
+    const Key& x = keys[a];
+    const Key& y = keys[b];
+    if (x.severity != y.severity) return x.severity > y.severity;
+    if (x.count != y.count) return x.count > y.count;
+    if (x.anchor != y.anchor) return x.anchor < y.anchor;
+    return x.peer < y.peer;
+  });
+  std::vector<Item> out;
+  out.reserve(items.size());
+  for (size_t i : order) out.push_back(std::move(items[i]));
+  return out;
+}
+
+// Spinner frames of the progress line: plain ASCII, so it shows on any terminal.
+constexpr std::array<char, 4> kSpinner{'|', '/', '-', '\\'};
+
+// Commands that keep working while a job runs: they read only what is already on screen.
+bool works_while_busy(Command c) {
+  switch (c) {
+    case Command::kUp:
+    case Command::kDown:
+    case Command::kPgUp:
+    case Command::kPgDn:
+    case Command::kHome:
+    case Command::kEnd:
+    case Command::kBack:
+    case Command::kSearch:
+    case Command::kHelp:
+      return true;
+    default:
+      return false;
+  }
+}
 
 }  // namespace
 
@@ -114,7 +204,46 @@ const std::vector<KeyHelp>& key_help() {
 
 App::App(Backend& backend, Size size) : backend_(backend), size_(size) {}
 
-void App::start() { load_profiles(); }
+void App::start() {
+  const std::string label = backend_.refresh_label();
+  if (label.empty()) {
+    load_profiles();
+    return;
+  }
+  post(
+      label, [this] { return backend_.refresh(); },
+      [this](WorkResult r) {
+        status_.clear();
+        load_profiles();
+        if (!r)
+          status_ = "error: " + r.error() + "; " + status_;
+        else if (!r->empty())
+          status_ = *r + "; " + status_;
+      });
+}
+
+void App::post(std::string label, std::function<WorkResult()> run,
+               std::function<void(WorkResult)> done) {
+  busy_label_ = label;
+  busy_notice_.clear();
+  elapsed_ = std::chrono::milliseconds(0);
+  pending_ = Job{std::move(label), std::move(run)};
+  on_done_ = std::move(done);
+}
+
+std::optional<Job> App::take_job() {
+  std::optional<Job> j;
+  j.swap(pending_);
+  return j;
+}
+
+void App::finish_job(WorkResult result) {
+  auto done = std::move(on_done_);
+  on_done_ = nullptr;
+  busy_label_.clear();
+  busy_notice_.clear();
+  if (done) done(std::move(result));
+}
 
 void App::load_profiles() {
   auto p = backend_.profiles();
@@ -125,8 +254,9 @@ void App::load_profiles() {
   profiles_ = std::move(*p);
   if (profile_sel_ >= profiles_.size()) profile_sel_ = profiles_.empty() ? 0 : profiles_.size() - 1;
   if (status_.empty()) {
-    status_ = profiles_.empty() ? "no open denials" : std::to_string(profiles_.size()) +
-                                                          " profile(s) with open denials";
+    status_ = profiles_.empty()
+                  ? "no open denials"
+                  : std::to_string(profiles_.size()) + " profile(s) with open denials";
   }
 }
 
@@ -137,7 +267,7 @@ void App::load_items() {
     items_.clear();
     return;
   }
-  items_ = std::move(*it);
+  items_ = sorted_items(std::move(*it));
   if (item_sel_ >= items_.size()) item_sel_ = items_.empty() ? 0 : items_.size() - 1;
 }
 
@@ -168,7 +298,8 @@ std::string App::rule_text(size_t index, bool deny) const {
   const Item& item = items_[index];
   const Choice* c = find_choice(index);
   const auto vars = variants(item);
-  std::string base = c && c->edited ? *c->edited : vars[c ? std::min(c->variant, vars.size() - 1) : 0];
+  std::string base =
+      c && c->edited ? *c->edited : vars[c ? std::min(c->variant, vars.size() - 1) : 0];
   if (base.empty()) return base;
   const bool owner = c ? c->owner : base.starts_with("owner ");
   if (base.starts_with("owner ")) base.erase(0, 6);
@@ -185,10 +316,13 @@ TargetKind App::target_kind(size_t index) const {
   const size_t t = c ? c->target : default_target(p);
   if (t >= p.targets.size()) return TargetKind::kLocal;
   switch (p.targets[t].file.kind) {
-    case analyzer::TargetFile::Kind::kLocal: return TargetKind::kLocal;
+    case analyzer::TargetFile::Kind::kLocal:
+      return TargetKind::kLocal;
     case analyzer::TargetFile::Kind::kProfileFile:
-    case analyzer::TargetFile::Kind::kLibvirtBase: return TargetKind::kProfile;
-    case analyzer::TargetFile::Kind::kLibvirtFiles: return TargetKind::kLibvirtFiles;
+    case analyzer::TargetFile::Kind::kLibvirtBase:
+      return TargetKind::kProfile;
+    case analyzer::TargetFile::Kind::kLibvirtFiles:
+      return TargetKind::kLibvirtFiles;
   }
   return TargetKind::kLocal;
 }
@@ -200,14 +334,19 @@ std::string App::target_path(size_t index) const {
   return t < p.targets.size() ? p.targets[t].file.path : std::string("(no target)");
 }
 
-size_t App::current_item() const { return item_sel_; }
+size_t App::current_item() const {
+  return item_sel_;
+}
 
 size_t App::row_count() const {
   switch (screen_) {
-    case ScreenId::kProfiles: return profiles_.size();
-    case ScreenId::kGroups: return items_.size();
+    case ScreenId::kProfiles:
+      return profiles_.size();
+    case ScreenId::kGroups:
+      return items_.size();
     case ScreenId::kDetail:
-    case ScreenId::kReview: return view().rows.size();
+    case ScreenId::kReview:
+      return view().rows.size();
   }
   return 0;
 }
@@ -215,7 +354,7 @@ size_t App::row_count() const {
 void App::move(long delta) {
   size_t* pos = screen_ == ScreenId::kProfiles ? &profile_sel_
                 : screen_ == ScreenId::kGroups ? &item_sel_
-                                                : &scroll_;
+                                               : &scroll_;
   const long n = static_cast<long>(row_count());
   long v = static_cast<long>(*pos) + delta;
   v = std::clamp(v, 0L, std::max(0L, n - 1));
@@ -297,7 +436,8 @@ void App::cycle_variant(size_t index, std::initializer_list<Alternative::Kind> k
   Choice& c = choice(index);
   c.edited.reset();
   const auto it = std::ranges::find(cand, c.variant);
-  c.variant = (it == cand.end() || it + 1 == cand.end()) ? cand[it == cand.end() ? 1 : 0] : *(it + 1);
+  c.variant =
+      (it == cand.end() || it + 1 == cand.end()) ? cand[it == cand.end() ? 1 : 0] : *(it + 1);
   status_ = "rule: " + rule_text(index, false);
 }
 
@@ -370,18 +510,25 @@ Outcome App::handle_prompt(int key) {
     return Outcome::kRedraw;
   }
   switch (p) {
-    case Prompt::kQuit: return Outcome::kQuit;
-    case Prompt::kUnverified: accept(current_item(), input_ == "d", true); break;
+    case Prompt::kQuit:
+      return Outcome::kQuit;
+    case Prompt::kUnverified:
+      accept(current_item(), input_ == "d", true);
+      break;
     case Prompt::kDisable: {
       const std::string name = screen_ == ScreenId::kProfiles && !profiles_.empty()
                                    ? profiles_[profile_sel_].name
                                    : profile_;
-      auto r = backend_.disable(name);
-      status_ = r ? *r : "error: " + r.error();
-      load_profiles();
+      post(
+          "disabling " + name, [this, name] { return backend_.disable(name); },
+          [this](WorkResult r) {
+            status_ = r ? *r : "error: " + r.error();
+            load_profiles();
+          });
       break;
     }
-    default: break;
+    default:
+      break;
   }
   return Outcome::kRedraw;
 }
@@ -393,39 +540,56 @@ Outcome App::handle(int key) {
     help_ = false;
     return Outcome::kRedraw;
   }
-  if (screen_ == ScreenId::kReview && (key == 'y' || key == 'Y' || key == kKeyEnter)) {
-    status_ = "validating, writing, reloading…";
-    auto r = backend_.save(accepted_);
-    if (!r) {
-      status_ = "not saved: " + r.error();
-      return Outcome::kRedraw;
-    }
-    accepted_.clear();
-    accepted_ids_.clear();
-    choices_.clear();
-    status_ = *r;
-    screen_ = before_review_;
-    load_profiles();
-    if (screen_ != ScreenId::kProfiles) load_items();
-    if (screen_ == ScreenId::kDetail && items_.empty()) screen_ = ScreenId::kGroups;
-    return Outcome::kRedraw;
-  }
+  const bool save_key = key == 'y' || key == 'Y' || key == kKeyEnter;
   const int k = is_letter(key) ? key - 'A' + 'a' : key;
   const auto b = std::ranges::find(kBindings, k, &Binding::key);
+  if (busy()) {
+    // Input never freezes: moving, reading and searching go on; what needs the Backend waits.
+    const bool open_detail =
+        b != kBindings.end() && b->command == Command::kOpen && screen_ == ScreenId::kGroups;
+    const bool allowed = b != kBindings.end() && !(screen_ == ScreenId::kReview && save_key) &&
+                         (works_while_busy(b->command) || open_detail);
+    if (!allowed) {
+      busy_notice_ = b != kBindings.end() && b->command == Command::kQuit
+                         ? "Q again when it is done (a write is never cut short)"
+                         : "that key waits until it is done";
+      return Outcome::kRedraw;
+    }
+    busy_notice_.clear();
+  }
+  if (screen_ == ScreenId::kReview && save_key) {
+    post(
+        "validating, writing and reloading " + std::to_string(accepted_.size()) + " rule(s)",
+        [this, accepted = accepted_] { return backend_.save(accepted); },
+        [this](WorkResult r) { after_save(std::move(r)); });
+    return Outcome::kRedraw;
+  }
   if (b == kBindings.end()) return Outcome::kRedraw;
-  const bool on_item = (screen_ == ScreenId::kGroups || screen_ == ScreenId::kDetail) &&
-                       !items_.empty();
-  const std::string current_profile =
-      screen_ == ScreenId::kProfiles ? (profiles_.empty() ? "" : profiles_[profile_sel_].name)
-                                     : profile_;
+  const bool on_item =
+      (screen_ == ScreenId::kGroups || screen_ == ScreenId::kDetail) && !items_.empty();
+  const std::string current_profile = screen_ == ScreenId::kProfiles
+                                          ? (profiles_.empty() ? "" : profiles_[profile_sel_].name)
+                                          : profile_;
   const long page = static_cast<long>(std::max<size_t>(1, body_height(view(), size_)));
   switch (b->command) {
-    case Command::kUp: move(-1); break;
-    case Command::kDown: move(1); break;
-    case Command::kPgUp: move(-page); break;
-    case Command::kPgDn: move(page); break;
-    case Command::kHome: move(-static_cast<long>(row_count())); break;
-    case Command::kEnd: move(static_cast<long>(row_count())); break;
+    case Command::kUp:
+      move(-1);
+      break;
+    case Command::kDown:
+      move(1);
+      break;
+    case Command::kPgUp:
+      move(-page);
+      break;
+    case Command::kPgDn:
+      move(page);
+      break;
+    case Command::kHome:
+      move(-static_cast<long>(row_count()));
+      break;
+    case Command::kEnd:
+      move(static_cast<long>(row_count()));
+      break;
     case Command::kOpen:
       if (screen_ == ScreenId::kProfiles && !profiles_.empty()) {
         profile_ = profiles_[profile_sel_].name;
@@ -438,9 +602,13 @@ Outcome App::handle(int key) {
       }
       break;
     case Command::kBack:
-      if (screen_ == ScreenId::kDetail) screen_ = ScreenId::kGroups;
-      else if (screen_ == ScreenId::kGroups) screen_ = ScreenId::kProfiles;
-      else if (screen_ == ScreenId::kReview) {
+      if (screen_ == ScreenId::kDetail)
+        screen_ = ScreenId::kGroups;
+      else if (screen_ == ScreenId::kGroups) {
+        screen_ = ScreenId::kProfiles;
+        // Counts change with every ignore and save; the store's aggregates are cheap to reread.
+        if (!busy()) load_profiles();
+      } else if (screen_ == ScreenId::kReview) {
         screen_ = before_review_;
         status_ = "not written; " + std::to_string(accepted_.size()) + " rule(s) still accepted";
       }
@@ -459,16 +627,15 @@ Outcome App::handle(int key) {
           status_ = "error: " + r.error();
           break;
         }
-        status_ = "ignored: " + std::string(items_[current_item()].proposal.rule) +
-                  " (remembered)";
+        status_ = "ignored: " + std::string(items_[current_item()].proposal.rule) + " (remembered)";
         items_.erase(items_.begin() + static_cast<long>(current_item()));
         if (item_sel_ >= items_.size() && item_sel_ > 0) --item_sel_;
         if (screen_ == ScreenId::kDetail) screen_ = ScreenId::kGroups;
       }
       break;
     case Command::kGlob:
-      if (on_item) cycle_variant(current_item(), {Alternative::Kind::kGlob,
-                                                  Alternative::Kind::kRecursive});
+      if (on_item)
+        cycle_variant(current_item(), {Alternative::Kind::kGlob, Alternative::Kind::kRecursive});
       break;
     case Command::kExtension:
       if (on_item) cycle_variant(current_item(), {Alternative::Kind::kExtension});
@@ -513,31 +680,39 @@ Outcome App::handle(int key) {
     case Command::kPair:
       if (on_item) accept_pair(current_item());
       break;
-    case Command::kSave: open_review(); break;
-    case Command::kReload: {
-      if (current_profile.empty()) break;
-      status_ = "reloading " + current_profile + "…";
-      auto r = backend_.reload(current_profile);
-      status_ = r ? *r : "error: " + r.error();
+    case Command::kSave:
+      open_review();
       break;
-    }
+    case Command::kReload:
+      if (current_profile.empty()) break;
+      post(
+          "reloading " + current_profile,
+          [this, current_profile] { return backend_.reload(current_profile); },
+          [this](WorkResult r) { status_ = r ? *r : "error: " + r.error(); });
+      break;
     case Command::kDisable:
       if (!current_profile.empty()) prompt_ = Prompt::kDisable;
       break;
-    case Command::kMode: {
+    case Command::kMode:
       if (current_profile.empty()) break;
-      auto r = backend_.toggle_mode(current_profile);
-      status_ = r ? *r : "error: " + r.error();
-      load_profiles();
+      post(
+          "switching " + current_profile + " between complain and enforce",
+          [this, current_profile] { return backend_.toggle_mode(current_profile); },
+          [this](WorkResult r) {
+            status_ = r ? *r : "error: " + r.error();
+            load_profiles();
+          });
       break;
-    }
-    case Command::kUndo: {
-      auto r = backend_.undo();
-      status_ = r ? *r : "error: " + r.error();
-      load_profiles();
-      if (screen_ != ScreenId::kProfiles) load_items();
+    case Command::kUndo:
+      post(
+          "undoing the last change", [this] { return backend_.undo(); },
+          [this](WorkResult r) {
+            status_ = r ? *r : "error: " + r.error();
+            load_profiles();
+            if (screen_ != ScreenId::kProfiles) load_items();
+            if (screen_ == ScreenId::kDetail && items_.empty()) screen_ = ScreenId::kGroups;
+          });
       break;
-    }
     case Command::kSearch:
       prompt_ = Prompt::kSearch;
       input_.clear();
@@ -546,15 +721,32 @@ Outcome App::handle(int key) {
       if (accepted_.empty()) return Outcome::kQuit;
       prompt_ = Prompt::kQuit;
       break;
-    case Command::kHelp: help_ = true; break;
+    case Command::kHelp:
+      help_ = true;
+      break;
   }
   return Outcome::kRedraw;
+}
+
+void App::after_save(WorkResult r) {
+  if (!r) {
+    status_ = "not saved: " + r.error();
+    return;
+  }
+  accepted_.clear();
+  accepted_ids_.clear();
+  choices_.clear();
+  status_ = *r;
+  screen_ = before_review_;
+  load_profiles();
+  if (screen_ != ScreenId::kProfiles) load_items();
+  if (screen_ == ScreenId::kDetail && items_.empty()) screen_ = ScreenId::kGroups;
 }
 
 ViewModel App::profiles_view() const {
   ViewModel vm;
   vm.title = "aatune — profiles with open denials (" + std::to_string(profiles_.size()) + ")";
-  vm.columns = {{"Profile", 0}, {"VM", 14}, {"Mode", 8}, {"Open", 5},
+  vm.columns = {{"Profile", 0}, {"VM", 14},        {"Mode", 8},    {"Open", 5},
                 {"Done", 5},    {"Last seen", 16}, {"Activity", 8}};
   for (const auto& p : profiles_) {
     vm.rows.push_back({{p.name, p.vm_name, p.mode, std::to_string(p.open),
@@ -562,7 +754,8 @@ ViewModel App::profiles_view() const {
   }
   vm.has_selection = !profiles_.empty();
   vm.selected = profile_sel_;
-  vm.hints = "Enter open  R reload  C complain/enforce  X disable  Z undo  S save  / find  Q quit  ? help";
+  vm.hints =
+      "Enter open  R reload  C complain/enforce  X disable  Z undo  S save  / find  Q quit  ? help";
   return vm;
 }
 
@@ -572,18 +765,22 @@ ViewModel App::groups_view() const {
   for (const auto& p : profiles_) {
     if (p.name == profile_ && !p.vm_name.empty()) vmname = " (VM " + p.vm_name + ")";
   }
-  vm.title = "aatune — " + profile_ + vmname + " — " + std::to_string(items_.size()) +
-             " proposal(s)";
-  vm.columns = {{"", 1}, {"Severity", 8}, {"Class", 10}, {"Target", 28}, {"Mask", 6},
-                {"Count", 6}, {"Proposal", 0}};
+  vm.title =
+      "aatune — " + profile_ + vmname + " — " + std::to_string(items_.size()) + " proposal(s)";
+  vm.columns = {{"", 1},     {"Severity", 8}, {"Class", 10},  {"Target", 28},
+                {"Mask", 6}, {"Count", 6},    {"Proposal", 0}};
   for (size_t i = 0; i < items_.size(); ++i) {
     const auto& it = items_[i];
     const auto& p = it.proposal;
     std::string mark = " ";
-    if (std::ranges::find(accepted_ids_, choice_key(p)) != accepted_ids_.end()) mark = "+";
-    else if (p.peer_side) mark = "P";
-    else if (p.unverified) mark = "!";
-    const std::string target = it.evidence.empty() ? "(peer) " + p.profile : it.evidence[0].key.target;
+    if (std::ranges::find(accepted_ids_, choice_key(p)) != accepted_ids_.end())
+      mark = "+";
+    else if (p.peer_side)
+      mark = "P";
+    else if (p.unverified)
+      mark = "!";
+    const std::string target =
+        it.evidence.empty() ? "(peer) " + p.profile : it.evidence[0].key.target;
     const std::string mask = it.evidence.empty() ? "" : it.evidence[0].key.mask;
     const std::string rule = p.rule.empty() ? "(none: " + p.refused + ")" : rule_text(i, false);
     vm.rows.push_back({{mark, std::string(analyzer::to_string(p.severity.level)), p.rule_class,
@@ -591,7 +788,8 @@ ViewModel App::groups_view() const {
   }
   vm.has_selection = !items_.empty();
   vm.selected = item_sel_;
-  vm.hints = "Enter detail  A allow  D deny  I ignore  G glob  T target  P pair  S save  Esc back  ? help";
+  vm.hints =
+      "Enter detail  A allow  D deny  I ignore  G glob  T target  P pair  S save  Esc back  ? help";
   return vm;
 }
 
@@ -624,12 +822,12 @@ ViewModel App::detail_view() const {
   const size_t t = c ? c->target : default_target(p);
   if (t < p.targets.size()) {
     const auto& tf = p.targets[t].file;
-    line("Into: " + tf.path + " [" + std::string(kind_name(tf.kind)) + "] (T: " +
-         std::to_string(t + 1) + "/" + std::to_string(p.targets.size()) + ")");
+    line("Into: " + tf.path + " [" + std::string(kind_name(tf.kind)) +
+         "] (T: " + std::to_string(t + 1) + "/" + std::to_string(p.targets.size()) + ")");
     if (!tf.warning.empty()) line("  warning: " + tf.warning, Style::kWarning);
   }
-  if (!p.alternatives.empty()) line("Alternatives (G glob, E extension, V variables):",
-                                    Style::kHeading);
+  if (!p.alternatives.empty())
+    line("Alternatives (G glob, E extension, V variables):", Style::kHeading);
   size_t vi = 0;
   for (const auto& alt : p.alternatives) {
     if (alt.kind != Alternative::Kind::kFlag) ++vi;
@@ -655,10 +853,11 @@ ViewModel App::detail_view() const {
              " mask " + g.key.mask,
          Style::kHeading);
     line("  pid " + (pids.empty() ? "-" : pids) + "  comm " + (comms.empty() ? "-" : comms) +
-         "  first " + time_text(g.first_seen_ms ? std::optional<int64_t>(*g.first_seen_ms / 1000)
-                                               : std::nullopt) +
-         "  last " + time_text(g.last_seen_ms ? std::optional<int64_t>(*g.last_seen_ms / 1000)
-                                             : std::nullopt));
+         "  first " +
+         time_text(g.first_seen_ms ? std::optional<int64_t>(*g.first_seen_ms / 1000)
+                                   : std::nullopt) +
+         "  last " +
+         time_text(g.last_seen_ms ? std::optional<int64_t>(*g.last_seen_ms / 1000) : std::nullopt));
     std::vector<std::string> sources;
     for (const auto& s : g.sources) {
       std::string text = s.source + (s.line_no ? ":" + std::to_string(s.line_no) : "");
@@ -673,7 +872,9 @@ ViewModel App::detail_view() const {
     }
   }
   vm.scroll = scroll_;
-  vm.hints = "A allow  D deny  I ignore  G/E/V alternatives  O owner  U audit  N edit  T target  P pair  Esc back";
+  vm.hints =
+      "A allow  D deny  I ignore  G/E/V alternatives  O owner  U audit  N edit  T target  P pair  "
+      "Esc back";
   return vm;
 }
 
@@ -689,9 +890,9 @@ ViewModel App::review_view() const {
       size_t end = f.diff.find('\n', start);
       if (end == std::string::npos) end = f.diff.size();
       std::string l = f.diff.substr(start, end - start);
-      const Style s = l.starts_with("+") && !l.starts_with("+++") ? Style::kAdded
+      const Style s = l.starts_with("+") && !l.starts_with("+++")   ? Style::kAdded
                       : l.starts_with("-") && !l.starts_with("---") ? Style::kRemoved
-                                                                     : Style::kNormal;
+                                                                    : Style::kNormal;
       vm.rows.push_back({{std::move(l)}, s});
       start = end + 1;
     }
@@ -705,33 +906,54 @@ ViewModel App::review_view() const {
 ViewModel App::view() const {
   ViewModel vm;
   switch (screen_) {
-    case ScreenId::kProfiles: vm = profiles_view(); break;
-    case ScreenId::kGroups: vm = groups_view(); break;
+    case ScreenId::kProfiles:
+      vm = profiles_view();
+      break;
+    case ScreenId::kGroups:
+      vm = groups_view();
+      break;
     case ScreenId::kDetail:
       vm = items_.empty() ? groups_view() : detail_view();
       break;
-    case ScreenId::kReview: vm = review_view(); break;
+    case ScreenId::kReview:
+      vm = review_view();
+      break;
   }
   if (!accepted_.empty()) vm.title += "   [" + std::to_string(accepted_.size()) + " unsaved]";
   switch (prompt_) {
     case Prompt::kQuit:
-      vm.status = std::to_string(accepted_.size()) +
-                  " accepted rule(s) not saved. Quit anyway? [y/N]";
+      vm.status =
+          std::to_string(accepted_.size()) + " accepted rule(s) not saved. Quit anyway? [y/N]";
       break;
     case Prompt::kDisable:
-      vm.status = "Disable profile " +
-                  (screen_ == ScreenId::kProfiles && !profiles_.empty()
-                       ? profiles_[profile_sel_].name
-                       : profile_) +
-                  " (unload it and keep it off)? [y/N]";
+      vm.status =
+          "Disable profile " +
+          (screen_ == ScreenId::kProfiles && !profiles_.empty() ? profiles_[profile_sel_].name
+                                                                : profile_) +
+          " (unload it and keep it off)? [y/N]";
       break;
     case Prompt::kUnverified:
-      vm.status = "Unverified evidence: the records could have been forged by any process "
-                  "(logger). Accept anyway? [y/N]";
+      vm.status =
+          "Unverified evidence: the records could have been forged by any process "
+          "(logger). Accept anyway? [y/N]";
       break;
-    case Prompt::kEditRule: vm.status = "Rule: " + input_; break;
-    case Prompt::kSearch: vm.status = "/" + input_; break;
-    default: vm.status = status_; break;
+    case Prompt::kEditRule:
+      vm.status = "Rule: " + input_;
+      break;
+    case Prompt::kSearch:
+      vm.status = "/" + input_;
+      break;
+    default:
+      if (busy()) {
+        const auto tenths = elapsed_.count() / 100;
+        vm.status = std::string(1, kSpinner[static_cast<size_t>(tenths) % kSpinner.size()]) + " " +
+                    busy_label_ + "… " + std::to_string(tenths / 10) + "." +
+                    std::to_string(tenths % 10) + " s" +
+                    (busy_notice_.empty() ? "" : " — " + busy_notice_);
+      } else {
+        vm.status = status_;
+      }
+      break;
   }
   if (help_) {
     vm.overlay.push_back("Keys (any key closes this help)");

@@ -2,6 +2,8 @@
 // No curses here: keys come in as values, the screen goes out as a ViewModel.
 #pragma once
 
+#include <chrono>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -10,6 +12,7 @@
 
 #include "tui/backend.h"
 #include "tui/view.h"
+#include "tui/worker.h"
 
 namespace aatune::tui {
 
@@ -39,16 +42,32 @@ struct KeyHelp {
 };
 [[nodiscard]] const std::vector<KeyHelp>& key_help();
 
+/// Long work the App asks for: the loop runs it off the UI thread (tui/worker.h) and hands the
+/// result back to App::finish_job. Only `run` touches the Backend while it runs.
+struct Job {
+  std::string label;  ///< "saving 3 rule(s)": the progress line while it runs.
+  std::function<WorkResult()> run;
+};
+
 class App {
  public:
   explicit App(Backend& backend, Size size = {});
 
-  /// Loads the first screen.
+  /// Loads the first screen; LOG files to scan become the first job (see take_job).
   void start();
   [[nodiscard]] Outcome handle(int key);
   void resize(Size size) { size_ = size; }
-  /// Shows `text` in the status line (the loop uses it for progress).
+  /// Shows `text` in the status line.
   void set_status(std::string text) { status_ = std::move(text); }
+
+  /// The job the last key (or start) asked for, once; the loop runs it and calls finish_job.
+  [[nodiscard]] std::optional<Job> take_job();
+  /// Applies the outcome of the job taken last, on the UI thread.
+  void finish_job(WorkResult result);
+  /// A job is asked for or running: keys that need the Backend wait, the rest keep working.
+  [[nodiscard]] bool busy() const { return static_cast<bool>(on_done_); }
+  /// How long the running job has taken (the loop tells; the progress line shows it).
+  void set_elapsed(std::chrono::milliseconds elapsed) { elapsed_ = elapsed; }
 
   [[nodiscard]] ViewModel view() const;
   [[nodiscard]] ScreenId screen() const { return screen_; }
@@ -72,6 +91,9 @@ class App {
   Choice& choice(size_t index);
   [[nodiscard]] const Choice* find_choice(size_t index) const;
 
+  void post(std::string label, std::function<WorkResult()> run,
+            std::function<void(WorkResult)> done);
+  void after_save(WorkResult result);
   void load_profiles();
   void load_items();
   void accept(size_t index, bool deny, bool confirmed);
@@ -108,6 +130,12 @@ class App {
   std::string input_;
   std::string search_;
   std::string status_;
+  // The job: asked for (pending_) and not finished (on_done_ set).
+  std::optional<Job> pending_;
+  std::function<void(WorkResult)> on_done_;
+  std::string busy_label_;
+  std::string busy_notice_;
+  std::chrono::milliseconds elapsed_{0};
 };
 
 }  // namespace aatune::tui

@@ -55,9 +55,16 @@ struct Preview {
   std::vector<std::string> warnings;
 };
 
+/// Every call comes from one thread at a time: the UI thread, or the worker running a job while
+/// the UI waits for it (App::busy).
 class Backend {
  public:
   virtual ~Backend() = default;
+  /// Work before the first screen (scanning the LOG files named on the command line): its
+  /// progress label, empty when there is none.
+  [[nodiscard]] virtual std::string refresh_label() const { return {}; }
+  /// Does that work; the outcome, one line. Runs off the UI thread (tui/worker.h).
+  [[nodiscard]] virtual std::expected<std::string, std::string> refresh() { return std::string(); }
   [[nodiscard]] virtual std::expected<std::vector<ProfileRow>, std::string> profiles() = 0;
   [[nodiscard]] virtual std::expected<std::vector<Item>, std::string> items(
       std::string_view profile) = 0;
@@ -73,7 +80,8 @@ class Backend {
   /// Validate → write → reload (rolled back on failure); the outcome, one line.
   [[nodiscard]] virtual std::expected<std::string, std::string> save(
       std::span<const Accepted> accepted) = 0;
-  [[nodiscard]] virtual std::expected<std::string, std::string> reload(std::string_view profile) = 0;
+  [[nodiscard]] virtual std::expected<std::string, std::string> reload(
+      std::string_view profile) = 0;
   [[nodiscard]] virtual std::expected<std::string, std::string> disable(
       std::string_view profile) = 0;
   /// complain ↔ enforce.

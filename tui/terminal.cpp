@@ -2,10 +2,13 @@
 
 #include <curses.h>
 
+#include <chrono>
 #include <clocale>
 #include <csignal>
 #include <cstdlib>
 #include <map>
+
+#include "tui/worker.h"
 
 namespace aatune::tui {
 namespace {
@@ -14,7 +17,9 @@ namespace {
 // is written only by the handlers.
 volatile std::sig_atomic_t g_signal = 0;
 
-extern "C" void on_signal(int sig) { g_signal = sig; }
+extern "C" void on_signal(int sig) {
+  g_signal = sig;
+}
 
 // RAII for the curses session: whatever path leaves run_terminal, the terminal is restored.
 class Curses {
@@ -29,7 +34,7 @@ class Curses {
     keypad(stdscr, TRUE);
     set_escdelay(25);
     curs_set(0);
-    timeout(200);  // getch returns regularly so that signal flags are seen.
+    timeout(100);  // getch returns regularly: signal flags are seen, the progress line moves.
     const char* no_color = std::getenv("NO_COLOR");
     color_ = (no_color == nullptr || *no_color == '\0') && has_colors();
     if (color_) {
@@ -69,13 +74,20 @@ class Curses {
   [[nodiscard]] attr_t attr(Style s) const {
     switch (s) {
       case Style::kTitle:
-      case Style::kSelected: return A_REVERSE;
-      case Style::kHeading: return A_BOLD;
-      case Style::kAdded: return color_ ? COLOR_PAIR(1) : A_NORMAL;
-      case Style::kRemoved: return color_ ? COLOR_PAIR(2) : A_NORMAL;
-      case Style::kWarning: return color_ ? COLOR_PAIR(3) : A_BOLD;
-      case Style::kStatus: return A_BOLD;
-      case Style::kNormal: return A_NORMAL;
+      case Style::kSelected:
+        return A_REVERSE;
+      case Style::kHeading:
+        return A_BOLD;
+      case Style::kAdded:
+        return color_ ? COLOR_PAIR(1) : A_NORMAL;
+      case Style::kRemoved:
+        return color_ ? COLOR_PAIR(2) : A_NORMAL;
+      case Style::kWarning:
+        return color_ ? COLOR_PAIR(3) : A_BOLD;
+      case Style::kStatus:
+        return A_BOLD;
+      case Style::kNormal:
+        return A_NORMAL;
     }
     return A_NORMAL;
   }
@@ -85,21 +97,32 @@ class Curses {
 
 int translate(int ch) {
   switch (ch) {
-    case KEY_UP: return kKeyUp;
-    case KEY_DOWN: return kKeyDown;
-    case KEY_PPAGE: return kKeyPgUp;
-    case KEY_NPAGE: return kKeyPgDn;
-    case KEY_HOME: return kKeyHome;
-    case KEY_END: return kKeyEnd;
+    case KEY_UP:
+      return kKeyUp;
+    case KEY_DOWN:
+      return kKeyDown;
+    case KEY_PPAGE:
+      return kKeyPgUp;
+    case KEY_NPAGE:
+      return kKeyPgDn;
+    case KEY_HOME:
+      return kKeyHome;
+    case KEY_END:
+      return kKeyEnd;
     case KEY_ENTER:
     case '\n':
-    case '\r': return kKeyEnter;
-    case 27: return kKeyEsc;
+    case '\r':
+      return kKeyEnter;
+    case 27:
+      return kKeyEsc;
     case KEY_BACKSPACE:
     case 127:
-    case 8: return kKeyBackspace;
-    case KEY_RESIZE: return kKeyResize;
-    default: return ch;
+    case 8:
+      return kKeyBackspace;
+    case KEY_RESIZE:
+      return kKeyResize;
+    default:
+      return ch;
   }
 }
 
@@ -116,14 +139,43 @@ struct SignalGuard {
 }  // namespace
 
 std::expected<void, std::string> run_terminal(App& app) {
+  using Clock = std::chrono::steady_clock;
   int raise_after = 0;
   {
     SignalGuard guard;
     Curses curses;
     if (!curses.ok()) return std::unexpected("cannot open the terminal (is TERM set?)");
+    // Declared after curses: destroyed (joined) first, so a running write finishes before the
+    // terminal is given back, even on SIGINT/SIGTERM.
+    Worker worker;
+    Clock::time_point started;
+    // Starts the job the App asked for, hands back a finished one; true when the screen changed.
+    auto pump = [&] {
+      bool changed = false;
+      if (worker.running()) {
+        if (auto r = worker.poll()) {
+          app.finish_job(std::move(*r));
+          changed = true;
+        } else {
+          app.set_elapsed(
+              std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started));
+          changed = true;
+        }
+      }
+      if (!worker.running()) {
+        if (auto job = app.take_job()) {
+          started = Clock::now();
+          worker.start(std::move(job->run));
+          changed = true;
+        }
+      }
+      return changed;
+    };
     app.resize(curses.size());
+    pump();
     curses.draw(render_styled(app.view(), curses.size()));
     while (true) {
+      if (pump()) curses.draw(render_styled(app.view(), curses.size()));
       if (g_signal == SIGTSTP) {
         g_signal = 0;
         endwin();
@@ -142,6 +194,7 @@ std::expected<void, std::string> run_terminal(App& app) {
       const int key = translate(ch);
       if (key == kKeyResize) app.resize(curses.size());
       if (app.handle(key) == Outcome::kQuit) break;
+      pump();
       curses.draw(render_styled(app.view(), curses.size()));
     }
   }
@@ -154,9 +207,9 @@ std::expected<void, std::string> run_terminal(App& app) {
 
 std::expected<std::vector<int>, std::string> parse_keys(std::string_view script) {
   static const std::map<std::string, int, std::less<>> kNames{
-      {"Up", kKeyUp},       {"Down", kKeyDown},   {"PgUp", kKeyPgUp},
-      {"PgDn", kKeyPgDn},   {"Home", kKeyHome},   {"End", kKeyEnd},
-      {"Enter", kKeyEnter}, {"Esc", kKeyEsc},     {"BSpace", kKeyBackspace},
+      {"Up", kKeyUp},       {"Down", kKeyDown}, {"PgUp", kKeyPgUp},
+      {"PgDn", kKeyPgDn},   {"Home", kKeyHome}, {"End", kKeyEnd},
+      {"Enter", kKeyEnter}, {"Esc", kKeyEsc},   {"BSpace", kKeyBackspace},
       {"Space", ' '},
   };
   std::vector<int> keys;
@@ -186,9 +239,15 @@ std::expected<std::vector<int>, std::string> parse_keys(std::string_view script)
 }
 
 std::vector<std::string> run_batch(App& app, const std::vector<int>& keys, Size size) {
+  // Without a terminal nobody types while a job runs: jobs run in place, in order.
+  auto drain = [&] {
+    while (auto job = app.take_job()) app.finish_job(job->run());
+  };
   app.resize(size);
+  drain();
   for (int k : keys) {
     if (app.handle(k) == Outcome::kQuit) break;
+    drain();
   }
   return render(app.view(), size);
 }

@@ -62,9 +62,12 @@ std::string fit(std::string_view text, size_t width) {
     const size_t c = columns(g.cp);
     if (w + c > room) break;
     // Control bytes would move the cursor: show them as '?'.
-    if (g.cp < 0x20 || g.cp == 0x7F) out += '?';
-    else if (g.cp == 0xFFFD && g.bytes == 1 && static_cast<unsigned char>(text[i]) >= 0x80) out += '?';
-    else out.append(text.substr(i, g.bytes));
+    if (g.cp < 0x20 || g.cp == 0x7F)
+      out += '?';
+    else if (g.cp == 0xFFFD && g.bytes == 1 && static_cast<unsigned char>(text[i]) >= 0x80)
+      out += '?';
+    else
+      out.append(text.substr(i, g.bytes));
     w += c;
     i += g.bytes;
   }

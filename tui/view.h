@@ -31,9 +31,9 @@ struct ViewModel {
   std::vector<Row> rows;
   bool has_selection = false;
   size_t selected = 0;
-  size_t scroll = 0;  ///< First row shown when there is no selection.
-  std::string hints;   ///< Key hints, above the status line.
-  std::string status;  ///< Last line: outcome of the last action, or the prompt.
+  size_t scroll = 0;                 ///< First row shown when there is no selection.
+  std::string hints;                 ///< Key hints, above the status line.
+  std::string status;                ///< Last line: outcome of the last action, or the prompt.
   std::vector<std::string> overlay;  ///< Help overlay lines; replaces the body when not empty.
 };
 

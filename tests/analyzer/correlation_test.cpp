@@ -96,5 +96,31 @@ TEST(Correlator, CompanionsWithoutAnAppArmorRecordAreDropped) {
   EXPECT_EQ(correlator.pending(), 0u);
 }
 
+TEST(Correlator, PathRecordsBecomeEvidenceInItemOrder) {
+  Correlator correlator;
+  const auto t0 = Clock::time_point{};
+  correlator.add_event(avc(12, "/srv/new"), t0);
+  correlator.add_companion(companion("PATH", 12, {{"item", "0"}, {"name", "/srv/"}}), t0);
+  correlator.add_companion(companion("PATH", 12, {{"item", "1"}, {"name", "/srv/new"}}), t0);
+  correlator.add_companion(companion("EOE", 12, {}), t0);
+  const auto ready = correlator.take_ready(t0);
+  ASSERT_EQ(ready.size(), 1u);
+  EXPECT_EQ(ready[0].paths, (std::vector<std::string>{"/srv/", "/srv/new"}));
+}
+
+TEST(Correlator, UserMessagesAreCompleteAsTheyArrive) {
+  // USER_AVC (1107) is stamped outside any syscall: no SYSCALL/EOE will ever follow it.
+  Correlator correlator(10s);
+  const auto t0 = Clock::time_point{};
+  collector::Event user = avc(20, "/user");
+  user.record_type = 1107;
+  correlator.add_event(avc(19, "/kernel"), t0);
+  correlator.add_event(user, t0);
+  const auto ready = correlator.take_ready(t0);
+  ASSERT_EQ(ready.size(), 1u);
+  EXPECT_EQ(ready[0].event.name, "/user");
+  EXPECT_EQ(correlator.pending(), 1u) << "the kernel AVC still waits for its companions";
+}
+
 }  // namespace
 }  // namespace aatune::analyzer

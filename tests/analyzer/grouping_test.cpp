@@ -78,6 +78,108 @@ TEST(GroupEvents, UnverifiedRecordNeverJoinsTrustedGroup) {
   EXPECT_EQ(g.groups[0].key, g.groups[1].key);
 }
 
+// A USER_AVC as auditd writes it: the outer `uid=` is the sender's, attached by the kernel; the
+// `sauid=` inside msg='…' is libaudit's claim and proves nothing.
+std::string user_avc(std::string_view outer_uid, uint64_t serial = 20) {
+  return "type=USER_AVC msg=audit(1700000100.000:" + std::to_string(serial) + "): pid=602 " +
+         std::string(outer_uid) +
+         " auid=4294967295 ses=4294967295 subj=unconfined msg='apparmor=\"DENIED\" "
+         "operation=\"dbus_method_call\"  bus=\"system\" path=\"/org/freedesktop/systemd1\" "
+         "interface=\"org.freedesktop.systemd1.Manager\" member=\"GetUnit\" mask=\"send\" "
+         "name=\"org.freedesktop.systemd1\" pid=733 label=\"/usr/sbin/mariadbd\" peer_pid=1 "
+         "peer_label=\"unconfined\"  exe=\"/usr/bin/dbus-daemon\" sauid=0 hostname=? addr=? "
+         "terminal=?'";
+}
+
+const TrustPolicy kBusIs102{{0, 102}};
+
+TEST(UserAvcTrust, BusDaemonUserAndRootAreTrusted) {
+  const auto bus = collector::parse_line(user_avc("uid=102"));
+  ASSERT_TRUE(bus.has_value());
+  EXPECT_EQ(bus->trust, collector::Trust::kUserspaceAudit);
+  EXPECT_EQ(unverified_reason(*bus, kBusIs102), "");
+  EXPECT_FALSE(is_unverified(*bus, kBusIs102));
+  const auto root = collector::parse_line(user_avc("uid=0"));
+  ASSERT_TRUE(root.has_value());
+  EXPECT_FALSE(is_unverified(*root, kBusIs102));
+  EXPECT_FALSE(is_unverified(*root, TrustPolicy{}));
+}
+
+TEST(UserAvcTrust, OrdinaryUserIsUnverifiedWithTheUidInTheReason) {
+  const auto forged = collector::parse_line(user_avc("uid=1000"));
+  ASSERT_TRUE(forged.has_value());
+  EXPECT_TRUE(is_unverified(*forged, kBusIs102));
+  EXPECT_EQ(unverified_reason(*forged, kBusIs102),
+            "a USER_AVC record sent by uid 1000, which is neither root nor the D-Bus daemon's "
+            "user (any process can send one)");
+}
+
+TEST(UserAvcTrust, DefaultPolicyTrustsOnlyRoot) {
+  // Without the caller resolving `messagebus`, the bus daemon's records are not believed: the
+  // safe default for pure callers that know no user database.
+  const auto bus = collector::parse_line(user_avc("uid=102"));
+  ASSERT_TRUE(bus.has_value());
+  EXPECT_TRUE(is_unverified(*bus, TrustPolicy{}));
+}
+
+TEST(UserAvcTrust, MissingSenderUidIsUnverified) {
+  const auto no_uid = collector::parse_line(user_avc("gid=0"));
+  ASSERT_TRUE(no_uid.has_value());
+  EXPECT_FALSE(no_uid->sender_uid.has_value());
+  EXPECT_EQ(unverified_reason(*no_uid, kBusIs102),
+            "a USER_AVC record without the sender uid the kernel attaches (any process can send "
+            "one)");
+}
+
+TEST(UserAvcTrust, UidClaimedInsideMsgDoesNotCount) {
+  // The sender writes everything inside msg='…'; a `uid=0` there is a claim, not the kernel's.
+  std::string line = user_avc("uid=1000");
+  line.insert(line.find("msg='") + 5, "uid=0 ");
+  const auto forged = collector::parse_line(line);
+  ASSERT_TRUE(forged.has_value());
+  EXPECT_EQ(forged->sender_uid, 1000u);
+  EXPECT_TRUE(is_unverified(*forged, kBusIs102));
+}
+
+TEST(UserAvcTrust, UidAppendedAfterClosingTheMsgQuoteIsAForgery) {
+  // The kernel copies the sender's text verbatim: closing the quote and appending `uid=0` must
+  // not make uid 1000's record root's.
+  std::string line = user_avc("uid=1000");
+  line.insert(line.find(" exe="), "' uid=0 x='");
+  const auto forged = collector::parse_line(line);
+  ASSERT_TRUE(forged.has_value());
+  EXPECT_TRUE(is_unverified(*forged, kBusIs102));
+  EXPECT_NE(unverified_reason(*forged, kBusIs102).find("the kernel wrote uid 1000"),
+            std::string::npos)
+      << unverified_reason(*forged, kBusIs102);
+}
+
+TEST(UserAvcTrust, SyslogFallbackOfTheBusIsUnverified) {
+  // dbus-daemon without an audit fd writes to syslog as itself: anyone can write that line.
+  const auto line = collector::parse_line(
+      R"(Jun 10 10:00:00 host dbus-daemon[3217]: apparmor="DENIED" operation="dbus_method_call"  bus="session" path="/org/freedesktop/DBus" interface="org.freedesktop.DBus" member="Hello" mask="send" name="org.freedesktop.DBus" pid=1 label="/usr/bin/x" peer_label="unconfined")");
+  ASSERT_TRUE(line.has_value());
+  EXPECT_EQ(unverified_reason(*line, kBusIs102),
+            "the record could have been written by any user (not from the kernel or auditd)");
+}
+
+TEST(UserAvcTrust, UntrustedSenderNeverJoinsTheBusDaemonsGroup) {
+  const std::vector<LoggedEvent> events{logged(user_avc("uid=102", 21), 1, "audit.log"),
+                                        logged(user_avc("uid=1000", 22), 2, "audit.log"),
+                                        logged(user_avc("uid=102", 23), 3, "audit.log")};
+  const Grouped g = group_events(events, kBusIs102);
+  ASSERT_EQ(g.groups.size(), 2u);
+  EXPECT_FALSE(g.groups[0].unverified);
+  EXPECT_EQ(g.groups[0].unverified_reason, "");
+  EXPECT_EQ(g.groups[0].count, 2u);
+  EXPECT_TRUE(g.groups[1].unverified);
+  EXPECT_EQ(g.groups[1].count, 1u);
+  EXPECT_EQ(g.groups[1].unverified_reason,
+            "a USER_AVC record sent by uid 1000, which is neither root nor the D-Bus daemon's "
+            "user (any process can send one)");
+  EXPECT_EQ(g.groups[0].key, g.groups[1].key);
+}
+
 TEST(FilePerms, FoldsCreateDeleteAndAppend) {
   EXPECT_EQ(file_perms_from_mask("c"), "w");
   EXPECT_EQ(file_perms_from_mask("d"), "w");

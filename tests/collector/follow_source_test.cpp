@@ -1,6 +1,7 @@
 #include "collector/follow_source.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -80,6 +81,53 @@ TEST_F(FollowSourceTest, CopyTruncateStartsOver) {
   append("three\n");
   EXPECT_EQ(poll(source), std::vector<std::string>{"three"});
   EXPECT_EQ(source.reopened(), 1u);
+}
+
+TEST_F(FollowSourceTest, StartingPointIsConstructionNotTheFirstPoll) {
+  append("old\n");
+  FollowSource existing(path_);
+  append("new\n");
+  EXPECT_EQ(poll(existing), std::vector<std::string>{"new"});
+  const std::string later = (dir_ / "later.log").string();
+  FollowSource missing(later);
+  std::ofstream(later) << "first\n";  // appears before the first poll
+  const auto lines = missing.poll();
+  ASSERT_TRUE(lines.has_value()) << lines.error();
+  EXPECT_EQ(*lines, std::vector<std::string>{"first"});
+}
+
+TEST_F(FollowSourceTest, LinesWrittenJustBeforeARotationAreNotLost) {
+  append("a\n");
+  FollowSource source(path_, true);
+  EXPECT_EQ(poll(source), std::vector<std::string>{"a"});
+  // The logger writes once more into the file it still has open, then rotates.
+  append("late\nunterminated");
+  fs::rename(path_, path_ + ".1");
+  append("b\n");
+  EXPECT_EQ(poll(source), (std::vector<std::string>{"late", "unterminated", "b"}));
+  EXPECT_EQ(source.reopened(), 1u);
+}
+
+TEST_F(FollowSourceTest, RotatedFileThatIsRecreatedLaterIsFollowed) {
+  append("a\n");
+  FollowSource source(path_, false);
+  EXPECT_TRUE(poll(source).empty());
+  fs::rename(path_, path_ + ".1");
+  // Between the rotation and the new file: nothing new, no error.
+  EXPECT_TRUE(poll(source).empty());
+  append("b\nc\n");
+  EXPECT_EQ(poll(source), (std::vector<std::string>{"b", "c"}));
+  EXPECT_EQ(source.reopened(), 1u);
+}
+
+TEST_F(FollowSourceTest, AnUnreadableFileIsAnErrorNamingIt) {
+  if (::geteuid() == 0) GTEST_SKIP() << "root reads any file: the permission check cannot fail";
+  append("x\n");
+  fs::permissions(path_, fs::perms::none);
+  FollowSource source(path_, true);
+  const auto lines = source.poll();
+  ASSERT_FALSE(lines.has_value());
+  EXPECT_EQ(lines.error(), path_ + ": Permission denied");
 }
 
 }  // namespace

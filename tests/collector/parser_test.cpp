@@ -106,6 +106,17 @@ TEST(ParserContainers, JournalExport) {
   EXPECT_EQ(ev.name, "/etc/secret");
 }
 
+TEST(ParserContainers, UserAvcSenderCannotForgeItsUidAfterTheMessage) {
+  // The message text is the sender's: it can close msg='…' and append its own uid=0. The uid the
+  // kernel wrote comes first and is the one kept.
+  const Event ev = must_parse(
+      "type=USER_AVC msg=audit(1795424192.405:24023): pid=4242 uid=1000 auid=1000 ses=3 "
+      "msg='apparmor=\"DENIED\" operation=\"dbus_method_call\" bus=\"system\" "
+      "path=\"/\" interface=\"x.y\" member=\"M\" mask=\"send\" name=\"x.y\" pid=1 "
+      "label=\"snap.app\" peer_label=\"unconfined\"' uid=0");
+  EXPECT_EQ(ev.sender_uid, 1000u);
+}
+
 TEST(ParserContainers, UserAvcFromAuditdKeepsSenderUidAndEnrichedFields) {
   const Event ev = must_parse(
       "type=USER_AVC msg=audit(1795424192.405:24022): pid=19473 uid=102 auid=4294967295 "

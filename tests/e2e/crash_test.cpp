@@ -1,8 +1,8 @@
 // Crash safety as a test: `aatune complain/enforce --no-reload` killed with SIGKILL at random
 // moments never leaves a profile that is neither its old nor its new content, nor a tree that
 // does not compile, nor a stray file apparmor tooling would read as a profile.
-#include <gtest/gtest.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -67,6 +67,8 @@ TEST(CrashSafety, SigkillDuringComplainEnforce) {
                                     "--state",
                                     (root / "state").string(),
                                     "--no-reload",
+                                    "--db",
+                                    (root / "aatune.db").string(),
                                     "--parser",
                                     APPARMOR_PARSER};
   };

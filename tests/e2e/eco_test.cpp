@@ -181,6 +181,46 @@ TEST_F(Eco, UsageExitCodes) {
   EXPECT_EQ(r.rc, 2) << "no command and no terminal is a usage error";
 }
 
+TEST_F(Eco, MistypedOptionGetsDidYouMean) {
+  auto r = sh(AATUNE_BINARY " suggest --profils /etc/apparmor.d /dev/null");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(r.err,
+            "aatune suggest: error: unknown option '--profils'\n"
+            "aatune: hint: did you mean '--profiles'?\n");
+  r = sh(AATUNE_BINARY " apply --no-relaod --yes /dev/null");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.err.find("did you mean '--no-reload'?"), std::string::npos) << r.err;
+  // Far from every option: the command's own error, no guess.
+  r = sh(AATUNE_BINARY " parse --zzzzzzzz /dev/null");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err.find("did you mean"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("unknown option '--zzzzzzzz'"), std::string::npos) << r.err;
+}
+
+TEST_F(Eco, ConfigSuppliesDefaultsAndFlagsWin) {
+  // The config's profile tree is used when --profiles is not given, and a flag overrides it.
+  const fs::path tree = dir_ / "tree";
+  fs::create_directories(tree);
+  std::ofstream(tree / "demo") << "profile demo {\n  /etc/hosts r,\n}\n";
+  const fs::path log = dir_ / "kern.log";
+  std::ofstream(log) << "Jul 24 12:25:33 web01 kernel: [42416.178567] audit: type=1400 "
+                        "audit(1795424536.908:11): apparmor=\"DENIED\" operation=\"open\" "
+                        "class=\"file\" profile=\"demo\" name=\"/etc/hosts\" pid=160 "
+                        "comm=\"demo\" requested_mask=\"r\" denied_mask=\"r\" fsuid=0 ouid=0\n";
+  fs::create_directories(dir_ / "xdg" / "aatune");
+  std::ofstream(dir_ / "xdg" / "aatune" / "config") << "profiles = " << tree.string() << "\n";
+  const std::string env = "XDG_CONFIG_HOME='" + (dir_ / "xdg").string() + "' ";
+  auto r = sh(env + AATUNE_BINARY " suggest " + log.string());
+  EXPECT_EQ(r.rc, 0) << r.out << r.err;  // the config's tree already allows it
+  EXPECT_NE(r.out.find("already allowed"), std::string::npos) << r.out;
+  const fs::path empty = dir_ / "empty";
+  fs::create_directories(empty);
+  r = sh(env + AATUNE_BINARY " suggest --profiles " + empty.string() + " " + log.string());
+  EXPECT_EQ(r.rc, 1) << r.out << r.err;  // the flag wins: nothing allows it there
+  EXPECT_NE(r.out.find("/etc/hosts r,"), std::string::npos) << r.out;
+}
+
 TEST_F(Eco, InstallPutsEverythingInPlace) {
   const fs::path build = fs::path(AATUNE_BINARY).parent_path();
   const auto cache = slurp(build / "CMakeCache.txt");

@@ -41,7 +41,8 @@ class LifecycleE2E : public ::testing::Test {
     argv.insert(argv.end(), args.begin(), args.end());
     const std::vector<std::string> common{"--profiles", tree_.string(),
                                           "--state",    (root_ / "state").string(),
-                                          "--loader",   (root_ / "record.sh").string()};
+                                          "--loader",   (root_ / "record.sh").string(),
+                                          "--db",       (root_ / "aatune.db").string()};
     argv.insert(argv.end(), common.begin(), common.end());
     auto r = aatune::rules::run_process(argv);
     EXPECT_TRUE(r.has_value());

@@ -8,8 +8,11 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
+
+#include "store/store.h"
 
 namespace {
 
@@ -211,6 +214,74 @@ TEST_F(ScanE2E, StatusAndListSummariseTheStore) {
   EXPECT_EQ(r.out, "no open denial groups (use --all to include decided ones)\n");
   r = run("list --db " + db_ + " --since yesterday");
   EXPECT_EQ(r.code, 2);
+}
+
+// Issue 4: a group the user ignored is not offered again by list/status until the profile's files
+// change on disk (or --all); list shows the analyzer's proposal and explanation per group.
+TEST_F(ScanE2E, IgnoredGroupComesBackWhenItsProfileChangesOnDisk) {
+  const fs::path tree = dir_ / "apparmor.d";
+  fs::create_directories(tree / "local");
+  std::ofstream(tree / "aatest") << "profile aatest {\n  /etc/hosts r,\n}\n";
+  append(dir_ / "var/log/kern.log", kern(1) + kern(2) + kern(3, "/etc/other"));
+  ASSERT_EQ(scan_root().code, 0);
+  const std::string list = "list --db " + db_ + " --profiles " + tree.string();
+
+  auto r = run(list + " --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(j.size(), 2u) << r.out;
+  EXPECT_EQ(j[0]["target"], "/etc/secret");
+  EXPECT_EQ(j[0]["proposal"], "/etc/secret r,") << r.out;
+  EXPECT_EQ(j[0]["explanation"]["code"], "no-rule") << r.out;
+  EXPECT_EQ(j[1]["proposal"], "/etc/other r,") << r.out;
+  const std::string key = j[0]["key"];
+  const std::string hash = j[0]["profile_hash"];
+  ASSERT_EQ(hash.size(), 16u);
+  EXPECT_EQ(j[1]["profile_hash"], hash);
+
+  r = run(list);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("\n        proposal: /etc/secret r,\n        why: "), std::string::npos)
+      << r.out;
+
+  {  // The user ignores the /etc/secret group, as the TUI records it.
+    auto db = aatune::store::Store::open(db_);
+    ASSERT_TRUE(db) << db.error().message;
+    ASSERT_TRUE(db->record_decision(
+        {key, aatune::store::DecisionKind::kIgnored, 0, "root", 1795424600, hash}));
+  }
+  r = run(list + " --json");
+  j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(j.size(), 1u) << r.out;
+  EXPECT_EQ(j[0]["target"], "/etc/other");
+  const std::string status = "status --db " + db_ + " --profiles-file /nonexistent --profiles " +
+                             tree.string() + " --json";
+  r = run(status);
+  ASSERT_EQ(r.code, 0) << r.err;
+  j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j[0]["open"], 1) << r.out;
+  EXPECT_EQ(j[0]["decided"], 1) << r.out;
+
+  // A rescan of the unchanged log (rotation included) does not bring it back...
+  r = scan_root();
+  ASSERT_EQ(r.code, 0) << r.err;
+  r = run(list + " --json");
+  EXPECT_EQ(nlohmann::json::parse(r.out).size(), 1u) << r.out;
+  // ...--all does, marked as ignored...
+  r = run(list + " --json --all");
+  j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(j.size(), 2u) << r.out;
+  EXPECT_EQ(j[0]["decision"], "ignored");
+  // ...and so does a change of the profile's local override on disk.
+  std::ofstream(tree / "local/aatest") << "# a local tweak\n";
+  r = run(list + " --json");
+  j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(j.size(), 2u) << r.out;
+  EXPECT_NE(j[0]["profile_hash"], hash);
+  r = run(status);
+  j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j[0]["open"], 2) << r.out;
+  EXPECT_EQ(j[0]["decided"], 0) << r.out;
 }
 
 TEST_F(ScanE2E, LogThatShrinksOrDisappearsMidScanIsReportedNotFatal) {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets with clang++-19 in build-fuzz/ and fuzzes the record parser
-# (fuzz_parse_line, 2/3 of the time) and the line reader (fuzz_line_reader, 1/3) for SECONDS in
-# all (default 180). Crashing inputs are saved in tests/fuzz/crashers/.
+# (fuzz_parse_line, 2/5 of the time), the line reader, the profile tree reader and the AARE
+# matcher (fuzz_line_reader, fuzz_profile_tree, fuzz_aare, 1/5 each) for SECONDS in all (default
+# 180). Crashing inputs are saved in tests/fuzz/crashers/. CI uses tests/fuzz/ci.sh instead.
 #
 # Usage: tests/fuzz/run.sh [SECONDS] [-- EXTRA_LIBFUZZER_FLAGS...]
 # Env:   CXX (default clang++-19), CC (default clang-19), AATUNE_CONFORMANCE_DIR, AATUNE_FIXTURES_DIR
@@ -31,7 +32,7 @@ echo "== configuring and building $build with $cxx"
 cmake -S "$repo" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_C_COMPILER="$cc" -DAATUNE_FUZZ=ON \
   -DAATUNE_BUILD_BENCH=OFF >/dev/null
-cmake --build "$build" --target fuzz_parse_line fuzz_line_reader
+cmake --build "$build" --target fuzz_parse_line fuzz_line_reader fuzz_profile_tree fuzz_aare
 
 # Seeds, rebuilt each run; the corpora grow across runs in $build/fuzz-corpus-<target>.
 # fuzz_parse_line: one line per file (conformance .in files, real-kernel fixture lines, generated
@@ -54,19 +55,21 @@ python3 "$repo/tests/bench/gen_log.py" --lines 300 --seed 5 "$gen"
 split -l 1 -a 4 "$gen" "$seeds/parse_line/gen-"
 split -l 40 -a 2 "$gen" "$seeds/line_reader/gen-"
 head -n 40 "$gen" | gzip -9n >"$seeds/line_reader/gen.gz"
+python3 "$repo/tests/fuzz/make_seeds.py" "$repo" "$conformance" "$seeds"
 echo "   $(ls "$seeds/parse_line" | wc -l) + $(ls "$seeds/line_reader" | wc -l) seed inputs"
 
 # The parser gets two thirds of the time: it is the attack surface and runs ~40x more inputs/s.
-parse_seconds=$(((seconds * 2 + 2) / 3))
-reader_seconds=$((seconds - parse_seconds > 0 ? seconds - parse_seconds : 1))
+parse_seconds=$(((seconds * 2 + 4) / 5))
+other_seconds=$(((seconds - parse_seconds) / 3 > 0 ? (seconds - parse_seconds) / 3 : 1))
 rc=0
-for pair in "parse_line:$parse_seconds" "line_reader:$reader_seconds"; do
+for pair in "parse_line:$parse_seconds" "line_reader:$other_seconds" \
+  "profile_tree:$other_seconds" "aare:$other_seconds"; do
   target=${pair%%:*}
   secs=${pair##*:}
   corpus="$build/fuzz-corpus-$target"
   mkdir -p "$corpus"
   echo "== fuzz_$target for $secs s (crashers go to tests/fuzz/crashers/$target-*)"
-  "$build/tests/fuzz/fuzz_$target" -max_total_time="$secs" -max_len=8192 -timeout=10 \
+  "$build/tests/fuzz/fuzz_$target" -max_total_time="$secs" -max_len=16384 -timeout=10 \
     -rss_limit_mb=2048 -dict="$repo/tests/fuzz/apparmor.dict" -print_final_stats=1 \
     -artifact_prefix="$repo/tests/fuzz/crashers/$target-" "${extra[@]}" "$corpus" \
     "$seeds/$target" || rc=$?

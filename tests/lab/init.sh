@@ -3,9 +3,16 @@
 # prints every result between `=====AATUNE-LAB BEGIN <name>=====` / `=====AATUNE-LAB END <name>=====`
 # markers on the serial console; tests/lab/run.sh cuts them into files.
 #
-# Kernel command line: aatune.lab=full (default: the whole scenario) | capture (load, exercise,
-# capture only: for the audit=1 boot).
-export PATH=/usr/bin:/bin:/usr/sbin:/sbin HOME=/root LC_ALL=C AATUNE_DB=/tmp/lab/aatune.db
+# Kernel command line, aatune.lab=
+#   full    (default boot) `aatune watch` (auto: the audit netlink) collects run 1 into the store;
+#           export from that store, apply its records into local/, run 2, disable/enable/complain
+#   audit1  (with audit=1) `aatune watch --source netlink` collects run 1 with its SYSCALL/
+#           PROCTITLE/EOE companions
+#   kmsg    nothing listens on the audit netlink: `aatune watch` (auto) runs without
+#           CAP_AUDIT_READ, must fall back to /dev/kmsg and say so, and collects run 1 from there
+# lab_capture (never aatune) records the kernel's own text as ground truth: the netlink group in
+# full/audit1, /dev/kmsg at the end of every boot.
+export PATH=/usr/bin:/bin:/usr/sbin:/sbin HOME=/root LC_ALL=C
 
 mount -t proc proc /proc
 mount -t sysfs sys /sys
@@ -26,21 +33,24 @@ done
 
 L=/tmp/lab
 O=$L/out
-mkdir -p $O $L/mnt
+DB=$L/aatune.db
+mkdir -p $O $L/mnt $L/export
 for f in wfile afile owned "with space"; do echo data >"$L/$f"; done
 PROFILES=/etc/apparmor.d
 SEC=/sys/kernel/security/apparmor
+START=$(cut -d' ' -f1 /proc/uptime)
 
 # A small settle time: kauditd delivers records asynchronously.
-settle() { usleep 300000; }
+settle() { usleep 500000; }
 # Phase boundaries as line counts of the netlink capture, so the host can tell runs apart.
 mark() {
   settle
-  echo "$1 $(wc -l <$L/netlink.txt)" >>$L/phases.txt
+  n=0
+  [ -e $L/netlink.txt ] && n=$(wc -l <$L/netlink.txt)
+  echo "$1 $n" >>$L/phases.txt
 }
 note() { echo "$*" >>$L/steps.txt; }
 # Runs one aatune step; stdout goes to $L/step-<name>.txt, stderr to $L/step-<name>.err.
-has_cmd() { aatune "$1" --help >/dev/null 2>&1; }
 step() {
   name=$1
   shift
@@ -50,6 +60,29 @@ step() {
   return $rc
 }
 profiles_now() { cut -d' ' -f1- $SEC/profiles 2>/dev/null | grep aatest | sort >"$L/profiles-$1.txt"; }
+# Waits (up to ~20 s: TCG on busy cores) until $2 contains $3; $1 names the wait in steps.txt.
+wait_for() {
+  i=0
+  while ! grep -q "$3" "$2" 2>/dev/null && [ $i -lt 200 ]; do usleep 100000; i=$((i + 1)); done
+  grep -q "$3" "$2" 2>/dev/null || note "TIMEOUT $1 waiting for '$3' in $2"
+}
+
+# `aatune watch` as an admin runs it in a second terminal: in the background, stopped with Ctrl-C
+# (SIGINT) once the denials happened. Its stdout is JSON lines, stderr its diagnostics.
+WATCHPID=
+start_watch() {
+  "$@" >$L/watch.json 2>$L/watch.err &
+  WATCHPID=$!
+  wait_for watch $L/watch.err "listening on"
+  note "STEP watch-start cmd=$*"
+}
+stop_watch() {
+  [ -n "$WATCHPID" ] || return 0
+  settle
+  kill -INT $WATCHPID
+  wait $WATCHPID
+  note "STEP watch rc=$? (stopped with SIGINT)"
+}
 
 {
   echo "kernel $(uname -r)"
@@ -61,20 +94,19 @@ profiles_now() { cut -d' ' -f1- $SEC/profiles 2>/dev/null | grep aatest | sort >
   echo "parser $(apparmor_parser -V 2>&1 | head -n1)"
 } >$L/info.txt
 
-# Independent ground truth: the audit multicast group (never aatune's own collector).
-lab_capture netlink >$L/netlink.txt 2>$L/capture.err &
-NLPID=$!
-i=0
-while ! grep -q listening $L/capture.err 2>/dev/null && [ $i -lt 50 ]; do usleep 20000; i=$((i + 1)); done
-
-WATCHPID=
-if [ $mode = full ] && has_cmd watch; then
-  aatune watch --json >$L/watch.json 2>$L/watch.err &
-  WATCHPID=$!
-  note "STEP watch started"
-else
-  note "SKIP watch (aatune watch not available)"
+NLPID=
+if [ $mode != kmsg ]; then
+  # Independent ground truth: the audit multicast group (never aatune's own collector).
+  lab_capture netlink >$L/netlink.txt 2>$L/capture.err &
+  NLPID=$!
+  wait_for capture $L/capture.err listening
 fi
+
+case $mode in
+  full) start_watch aatune watch --json --db $DB --profiles $PROFILES ;;
+  audit1) start_watch aatune watch --json --source netlink --db $DB --profiles $PROFILES ;;
+  kmsg) start_watch lab_capture without-audit-read aatune watch --json --db $DB --profiles $PROFILES ;;
+esac
 
 # (1) Load the profiles in enforce mode and exercise every denial class.
 apparmor_parser -r -K $PROFILES/aatest $PROFILES/aatest_peer >$L/load.txt 2>&1
@@ -86,55 +118,33 @@ usleep 100000
 mark load
 /usr/bin/aa_exercise run $PEER >$O/run1.txt 2>&1
 mark run1
+# (2) The watcher collected them; Ctrl-C stores what is pending and prints its summary.
+stop_watch
 
 if [ $mode = full ]; then
-  [ -n "$WATCHPID" ] && { settle; kill $WATCHPID; wait $WATCHPID 2>/dev/null; }
-  lab_capture kmsg >$L/kmsg.txt 2>>$L/capture.err
+  # What watch stored, as `aatune status` reports it.
+  step status aatune status --json --db $DB
 
-  # (2) Collect: parse what the kernel logged, as a user would with `dmesg`-style logs.
-  if has_cmd parse; then
-    step parse-kmsg aatune parse --format json $L/kmsg.txt
-    step parse-netlink aatune parse --format json $L/netlink.txt
-  else
-    note "SKIP parse (aatune parse not available)"
-  fi
-  if has_cmd scan; then
-    step scan aatune scan --no-journal kmsg
-    has_cmd status && step status aatune status --json
-  else
-    note "SKIP scan (aatune scan not available)"
-  fi
+  # (6, made here so that its patch is against the original tree) A bug-report bundle from the
+  # store watch filled: its denials.log holds the kernel's records as watch stored them.
+  step export aatune export --db $DB --profiles $PROFILES --format tar --output $L/export/bundle.tar.gz
+  (cd $L/export && tar -xzf bundle.tar.gz && find . -type f | sort) >$L/export-list.txt 2>&1
 
-  if has_cmd suggest; then
-    # Exit status 1 means "proposals printed".
-    step suggest aatune suggest --profiles $PROFILES --format json $L/kmsg.txt
-    aatune suggest --profiles $PROFILES --format apparmor $L/kmsg.txt >$L/suggest-rules.txt 2>&1
-  else
-    note "SKIP suggest (aatune suggest not available)"
-  fi
-
-  # (3) Apply every proposal into local/, validate, reload into the kernel.
+  # (3) Accept every proposal (not the risky ones: no --force) for the records watch stored, into
+  # local/; apply validates and reloads into the kernel. apply reads logs, not the store, so it
+  # gets the store's records through the bundle's denials.log.
   applied=0
-  if has_cmd apply; then
-    step apply aatune apply --all --yes --force --target local --profiles $PROFILES $L/kmsg.txt && applied=1
-  elif [ -s $L/suggest-rules.txt ]; then
-    # Until `apply` exists: put the proposed rules into local/ by hand, as an admin would, and let
-    # the real kernel judge them.
-    note "SKIP apply (aatune apply not available; applying the suggest output by hand)"
-    awk -v dir=$PROFILES/local '
-      /^profile [^ ]+ \{/ { cur = $2; next }
-      /^}/ { cur = ""; next }
-      cur != "" && $0 !~ /^[ \t]*#/ { print >> (dir "/" cur) }' $L/suggest-rules.txt
-    step apply-suggested apparmor_parser -r -K $PROFILES/aatest $PROFILES/aatest_peer && applied=1
+  if [ -s $L/export/aatune-export/denials.log ]; then
+    step apply aatune apply --all --yes --target local --profiles $PROFILES --db $DB \
+      $L/export/aatune-export/denials.log && applied=1
   else
-    note "SKIP apply (aatune apply not available)"
+    note "SKIP apply (the export bundle has no denials.log)"
   fi
-  if [ $applied = 1 ]; then
-    for p in aatest aatest_peer; do cp $PROFILES/local/$p "$L/local-$p.txt" 2>/dev/null; done
-    profiles_now applied
-  fi
+  for p in aatest aatest_peer; do cp $PROFILES/local/$p "$L/local-$p.txt" 2>/dev/null; done
+  profiles_now applied
 
-  # (4) Exercise again: the accepted denials must be gone, the paired signal rule must work.
+  # (4) Exercise again: the accepted denials must be gone, the others still there, and the
+  # paired signal rules must let the signal through.
   if [ $applied = 1 ]; then
     # Restart the peer as an admin restarts a service after a policy change: the kernel checks
     # the ptrace tracee side against the label the sleeping peer still holds, and that label is
@@ -150,47 +160,28 @@ if [ $mode = full ]; then
     note "SKIP run2 (nothing applied)"
   fi
 
-  # (5) Lifecycle on one profile.
-  if has_cmd disable; then
-    step disable aatune disable aatest --profiles $PROFILES
-    profiles_now disabled
-    /usr/bin/aa_exercise probe >$O/probe-disabled.txt 2>&1
-    mark disabled
-  else
-    note "SKIP disable (aatune disable not available)"
-  fi
-  if has_cmd enable; then
-    step enable aatune enable aatest --profiles $PROFILES
-    profiles_now enabled
-    /usr/bin/aa_exercise probe >$O/probe-enabled.txt 2>&1
-    mark enabled
-  else
-    note "SKIP enable (aatune enable not available)"
-  fi
-  if has_cmd complain; then
-    step complain aatune complain aatest --profiles $PROFILES
-    profiles_now complain
-    /usr/bin/aa_exercise probe >$O/probe-complain.txt 2>&1
-    mark complain
-  else
-    note "SKIP complain (aatune complain not available)"
-  fi
-
-  # (6) A bug-report bundle of the run.
-  if has_cmd export; then
-    mkdir -p $L/export
-    step export aatune export --format tar --profiles $PROFILES --output $L/export/bundle.tar.gz $L/kmsg.txt
-    (cd $L/export && ls -la) >$L/export-list.txt 2>&1
-  else
-    note "SKIP export (aatune export not available)"
-  fi
-else
-  lab_capture kmsg >$L/kmsg.txt 2>>$L/capture.err
+  # (5) Lifecycle on one profile, each seen from the kernel and from a fresh confined process.
+  step disable aatune disable aatest --profiles $PROFILES
+  profiles_now disabled
+  /usr/bin/aa_exercise probe >$O/probe-disabled.txt 2>&1
+  mark disabled
+  step enable aatune enable aatest --profiles $PROFILES
+  profiles_now enabled
+  /usr/bin/aa_exercise probe >$O/probe-enabled.txt 2>&1
+  mark enabled
+  step complain aatune complain aatest --profiles $PROFILES
+  profiles_now complain
+  /usr/bin/aa_exercise probe >$O/probe-complain.txt 2>&1
+  mark complain
 fi
 
 settle
-kill $NLPID
-wait $NLPID 2>/dev/null
+lab_capture kmsg >$L/kmsg.txt 2>>$L/capture.err
+if [ -n "$NLPID" ]; then
+  kill $NLPID
+  wait $NLPID 2>/dev/null
+fi
+echo "$START $(cut -d' ' -f1 /proc/uptime)" >$L/uptime.txt
 
 section() {
   [ -e "$2" ] || return 0
@@ -205,8 +196,9 @@ section phases.txt $L/phases.txt
 section steps.txt $L/steps.txt
 section load.txt $L/load.txt
 section capture.err $L/capture.err
+section uptime.txt $L/uptime.txt
 for f in $O/*.txt; do section "$(basename $f)" "$f"; done
-for f in $L/step-*.txt $L/step-*.err $L/profiles-*.txt $L/local-*.txt $L/suggest-rules.txt $L/watch.json $L/watch.err $L/export-list.txt; do
+for f in $L/step-*.txt $L/step-*.err $L/profiles-*.txt $L/local-*.txt $L/watch.json $L/watch.err $L/export-list.txt; do
   [ -e "$f" ] && section "$(basename $f)" "$f"
 done
 if [ -e $L/export/bundle.tar.gz ]; then

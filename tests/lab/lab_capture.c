@@ -4,15 +4,21 @@
 //   lab_capture netlink   audit multicast group -> stdout, one `type=N <payload>` line per
 //                         record (the format of the shared real-kernel fixtures); until SIGTERM
 //   lab_capture kmsg      dumps /dev/kmsg as-is (`prio,seq,usec,flags;text`) and returns at its end
+//   lab_capture without-audit-read CMD [ARG…]
+//                         runs CMD with CAP_AUDIT_READ removed from the bounding set (as a
+//                         service with a restricted CapabilityBoundingSet would), so the kernel
+//                         refuses its bind to the audit multicast group with EPERM
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/audit.h>
+#include <linux/capability.h>
 #include <linux/netlink.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -89,9 +95,22 @@ static int capture_kmsg(void) {
   }
 }
 
+// Root keeps a capability across exec only if it is in the bounding set (its inheritable set
+// is empty), so dropping it there is enough for CMD, whatever CMD does.
+static int without_audit_read(char** cmd) {
+  if (prctl(PR_CAPBSET_DROP, CAP_AUDIT_READ, 0, 0, 0) != 0) {
+    fprintf(stderr, "lab_capture: PR_CAPBSET_DROP CAP_AUDIT_READ: %s\n", strerror(errno));
+    return 1;
+  }
+  execvp(cmd[0], cmd);
+  fprintf(stderr, "lab_capture: exec %s: %s\n", cmd[0], strerror(errno));
+  return 127;
+}
+
 int main(int argc, char** argv) {
   if (argc == 2 && strcmp(argv[1], "netlink") == 0) return capture_netlink();
   if (argc == 2 && strcmp(argv[1], "kmsg") == 0) return capture_kmsg();
-  fprintf(stderr, "usage: lab_capture netlink|kmsg\n");
+  if (argc >= 3 && strcmp(argv[1], "without-audit-read") == 0) return without_audit_read(argv + 2);
+  fprintf(stderr, "usage: lab_capture netlink|kmsg|without-audit-read CMD [ARG...]\n");
   return 2;
 }

@@ -189,12 +189,153 @@ TEST(EditorFlags, AddsKeepsAndRemovesComplain) {
             "profile x flags=(complain) {\n}\n");
   EXPECT_EQ(set_complain_flag("profile x flags=(complain){\n}\n", "x", false).value(),
             "profile x {\n}\n");
+  // `flags=` may be left out: the bare list is the clause.
+  EXPECT_EQ(profile_flags("profile x /usr/bin/x (attach_disconnected) {\n}\n", "x").value(),
+            std::vector<std::string>{"attach_disconnected"});
+  EXPECT_EQ(
+      set_complain_flag("profile x /usr/bin/x (attach_disconnected) {\n}\n", "x", true).value(),
+      "profile x /usr/bin/x (attach_disconnected,complain) {\n}\n");
+  EXPECT_EQ(set_complain_flag("profile x (complain) {\n}\n", "x", false).value(),
+            "profile x {\n}\n");
+  EXPECT_EQ(set_complain_flag("profile \"/a (b)\" {\n}\n", "/a (b)", true).value(),
+            "profile \"/a (b)\" flags=(complain) {\n}\n");
   // Only the child's header changes.
   auto child = set_complain_flag(kFoo, "foo//helper", true);
   ASSERT_TRUE(child.has_value());
   std::string e3 = kFoo;
   e3.replace(e3.find("/usr/lib/foo/helper {"), 21, "/usr/lib/foo/helper flags=(complain) {");
   EXPECT_EQ(*child, e3);
+}
+
+// Headers that span lines: flags on the next line, '{' alone on the next line, a comment between.
+const std::string kMultiLine =
+    "include <tunables/global>\n"
+    "\n"
+    "profile foo /usr/bin/foo\n"
+    "    flags=(attach_disconnected) {\n"
+    "  /etc/foo r,\n"
+    "\n"
+    "  profile helper /usr/lib/foo/helper\n"
+    "  {\n"
+    "    /usr/lib/foo/helper mr,\n"
+    "  }\n"
+    "}\n"
+    "\n"
+    "# legacy form\n"
+    "/usr/bin/legacy\n"
+    "{\n"
+    "}\n"
+    "\n"
+    "profile bar # the bar tool\n"
+    "{\n"
+    "  /bar r,\n"
+    "}\n";
+
+TEST(EditorMultiLineHeader, BlocksAreFoundWithTheirHeaderLines) {
+  auto blocks = find_profile_blocks(kMultiLine);
+  ASSERT_TRUE(blocks.has_value()) << blocks.error().message;
+  EXPECT_EQ(names(*blocks),
+            (std::vector<std::string>{"foo", "foo//helper", "/usr/bin/legacy", "bar"}));
+  const std::vector<std::pair<size_t, size_t>> lines{{3, 4}, {7, 8}, {14, 15}, {18, 19}};
+  for (size_t i = 0; i < lines.size(); ++i) {
+    EXPECT_EQ((*blocks)[i].header_line, lines[i].first) << (*blocks)[i].name;
+    EXPECT_EQ((*blocks)[i].open_line, lines[i].second) << (*blocks)[i].name;
+  }
+  EXPECT_EQ(kMultiLine.substr((*blocks)[0].header_begin, 7), "profile");
+  EXPECT_EQ(profile_flags(kMultiLine, "foo").value(),
+            std::vector<std::string>{"attach_disconnected"});
+  // A block that is not a profile keeps its own line as its header.
+  auto cond = find_profile_blocks("profile p {\n  /a r,\n  if defined @{X} {\n    /b r,\n  }\n}\n");
+  ASSERT_TRUE(cond.has_value());
+  EXPECT_EQ(names(*cond), std::vector<std::string>{"p"});
+}
+
+TEST(EditorMultiLineHeader, RulesGoIntoTheRightBlock) {
+  const std::vector<std::string> rule{"/x r,"};
+  auto foo = insert_rules(kMultiLine, "foo", rule);
+  ASSERT_TRUE(foo.has_value()) << foo.error().message;
+  std::string e1 = kMultiLine;
+  e1.insert(e1.find("  }\n}\n") + 4, "  /x r,\n");
+  EXPECT_EQ(foo->text, e1);
+
+  auto helper = insert_rules(kMultiLine, "foo//helper", rule);
+  ASSERT_TRUE(helper.has_value()) << helper.error().message;
+  std::string e2 = kMultiLine;
+  e2.insert(e2.find("    /usr/lib/foo/helper mr,\n") + 28, "    /x r,\n");
+  EXPECT_EQ(helper->text, e2);
+
+  auto legacy = insert_rules(kMultiLine, "/usr/bin/legacy", rule);
+  ASSERT_TRUE(legacy.has_value()) << legacy.error().message;
+  std::string e3 = kMultiLine;
+  e3.insert(e3.find("/usr/bin/legacy\n{\n") + 18, "  /x r,\n");
+  EXPECT_EQ(legacy->text, e3);
+
+  // The continuation line of a header is not mistaken for a rule that is already there.
+  auto present = insert_rules(kMultiLine, "foo", std::vector<std::string>{"/etc/foo r,"});
+  ASSERT_TRUE(present.has_value());
+  EXPECT_EQ(present->text, kMultiLine);
+  auto inc = ensure_include(kMultiLine, "bar", "local/bar");
+  ASSERT_TRUE(inc.has_value());
+  std::string e4 = kMultiLine;
+  e4.insert(e4.find("  /bar r,\n") + 10, "  include if exists <local/bar>\n");
+  EXPECT_EQ(inc->text, e4);
+}
+
+TEST(EditorMultiLineHeader, ComplainFlagIsSetAndClearedInPlace) {
+  // flags=(…) on the continuation line.
+  auto foo = set_complain_flag(kMultiLine, "foo", true);
+  ASSERT_TRUE(foo.has_value()) << foo.error().message;
+  std::string e1 = kMultiLine;
+  e1.replace(e1.find("(attach_disconnected)"), 21, "(attach_disconnected,complain)");
+  EXPECT_EQ(*foo, e1);
+  EXPECT_EQ(set_complain_flag(*foo, "foo", false).value(), kMultiLine);
+
+  // '{' alone on the next line: the clause goes after the header's last word.
+  auto helper = set_complain_flag(kMultiLine, "foo//helper", true);
+  ASSERT_TRUE(helper.has_value());
+  std::string e2 = kMultiLine;
+  e2.replace(e2.find("/usr/lib/foo/helper\n"), 20, "/usr/lib/foo/helper flags=(complain)\n");
+  EXPECT_EQ(*helper, e2);
+  EXPECT_EQ(set_complain_flag(*helper, "foo//helper", false).value(), kMultiLine);
+
+  // A comment ending the header line stays a comment, after the clause.
+  auto bar = set_complain_flag(kMultiLine, "bar", true);
+  ASSERT_TRUE(bar.has_value());
+  std::string e3 = kMultiLine;
+  e3.replace(e3.find("profile bar # the bar tool"), 26,
+             "profile bar flags=(complain) # the bar tool");
+  EXPECT_EQ(*bar, e3);
+  EXPECT_EQ(set_complain_flag(*bar, "bar", false).value(), kMultiLine);
+
+  // A clause alone on its line that becomes empty goes with its line break.
+  EXPECT_EQ(
+      set_complain_flag("profile x /usr/bin/x\n    flags=(complain) {\n}\n", "x", false).value(),
+      "profile x /usr/bin/x {\n}\n");
+}
+
+TEST(EditorInclude, LocalPathNeverLeavesTheTree) {
+  auto dotdot = local_include_path(
+      "profile evil {\n  include if exists <local/../../../etc/passwd>\n}\n", "evil", "evil");
+  ASSERT_FALSE(dotdot.has_value());
+  EXPECT_EQ(dotdot.error().message,
+            "profile 'evil': local include 'local/../../../etc/passwd' would point outside the "
+            "profile tree");
+  EXPECT_EQ(dotdot.error().line, 1u);
+  auto empty_part = local_include_path("profile e {\n  include <local//x>\n}\n", "e", "e");
+  ASSERT_FALSE(empty_part.has_value());
+  EXPECT_EQ(empty_part.error().message,
+            "profile 'e': local include 'local//x' would point outside the profile tree");
+  // A child profile's name becomes part of the file name: a crafted one must not climb out.
+  const std::string child = "profile p {\n  profile ../../../etc/cron.d/x {\n  }\n}\n";
+  auto climb = local_include_path(child, "p//../../../etc/cron.d/x", "usr.bin.p");
+  ASSERT_FALSE(climb.has_value());
+  EXPECT_EQ(climb.error().message,
+            "profile 'p//../../../etc/cron.d/x': local include 'local/usr.bin.p.../../../etc/"
+            "cron.d/x' would point outside the profile tree");
+  EXPECT_EQ(climb.error().line, 2u);
+  // Dots inside a name are fine.
+  EXPECT_EQ(local_include_path("profile p {\n  profile a.b {\n  }\n}\n", "p//a.b", "p").value(),
+            "local/p.a.b");
 }
 
 }  // namespace

@@ -180,6 +180,158 @@ TEST_F(LoaderTest, ChangedSinceReadIsRefused) {
   EXPECT_TRUE(slurp(tree_ / "usr.bin.foo").ends_with("}\n# edited meanwhile\n"));
 }
 
+TEST_F(LoaderTest, UndoReversesDisableAndEnable) {
+  const fs::path file = tree_ / "usr.bin.foo";
+  const fs::path link = tree_ / "disable" / "usr.bin.foo";
+  auto d = disable_profile("foo", opts_);
+  ASSERT_TRUE(d.has_value()) << d.error().message;
+  ASSERT_TRUE(fs::is_symlink(link));
+  ASSERT_TRUE(d->commit.backup.has_value());
+  EXPECT_EQ(d->files, std::vector<fs::path>{file});
+  auto u = undo_changes(1, opts_);
+  ASSERT_TRUE(u.has_value()) << u.error().message;
+  EXPECT_FALSE(fs::exists(link) || fs::is_symlink(link));
+  ASSERT_EQ(u->messages.size(), 1u);
+  EXPECT_EQ(u->messages[0],
+            "undid " + d->commit.backup->id + " (disable foo): removed " + link.string());
+  EXPECT_EQ(slurp(log_), "-R " + file.string() + "\n-r " + file.string() + "\n");
+
+  // And the other way: enable, then undo puts the link back and unloads again.
+  ASSERT_TRUE(disable_profile("foo", opts_).has_value());
+  auto e = enable_profile("foo", opts_);
+  ASSERT_TRUE(e.has_value()) << e.error().message;
+  EXPECT_FALSE(fs::is_symlink(link));
+  auto u2 = undo_changes(1, opts_);
+  ASSERT_TRUE(u2.has_value()) << u2.error().message;
+  ASSERT_TRUE(fs::is_symlink(link));
+  EXPECT_EQ(fs::read_symlink(link), file);
+  EXPECT_EQ(slurp(log_), "-R " + file.string() + "\n-r " + file.string() + "\n-R " + file.string() +
+                             "\n-r " + file.string() + "\n-R " + file.string() + "\n");
+  // Undone records are not undone twice: next is the disable before the enable.
+  auto u3 = undo_changes(1, opts_);
+  ASSERT_TRUE(u3.has_value()) << u3.error().message;
+  EXPECT_FALSE(fs::is_symlink(link));
+  auto none = undo_changes(1, opts_);
+  ASSERT_FALSE(none.has_value());
+  EXPECT_EQ(none.error().kind, CommitError::Kind::kUsage);
+}
+
+TEST_F(LoaderTest, UndoOfMixedActionsGoesNewestFirst) {
+  const std::string original = slurp(tree_ / "usr.bin.foo");
+  opts_.reload = false;
+  ASSERT_TRUE(set_profile_mode("foo", true, opts_).has_value());
+  ASSERT_TRUE(disable_profile("foo", opts_).has_value());
+  EXPECT_NE(slurp(tree_ / "usr.bin.foo"), original);
+  auto u = undo_changes(2, opts_);
+  ASSERT_TRUE(u.has_value()) << u.error().message;
+  EXPECT_EQ(slurp(tree_ / "usr.bin.foo"), original);
+  EXPECT_FALSE(fs::is_symlink(tree_ / "disable" / "usr.bin.foo"));
+  ASSERT_EQ(u->messages.size(), 2u);
+  EXPECT_TRUE(u->messages[0].ends_with("(disable foo): removed " +
+                                       (tree_ / "disable" / "usr.bin.foo").string()))
+      << u->messages[0];
+  EXPECT_TRUE(u->messages[1].ends_with("(complain foo): 1 file(s) restored")) << u->messages[1];
+  EXPECT_EQ(u->skipped, (std::vector<std::string>{
+                            "load of " + (tree_ / "usr.bin.foo").string() + ": --no-reload",
+                            "reload of " + (tree_ / "usr.bin.foo").string() + ": --no-reload"}));
+  EXPECT_FALSE(fs::exists(log_));
+}
+
+TEST_F(LoaderTest, UndoRefusesALinkChangedSince) {
+  ASSERT_TRUE(disable_profile("foo", opts_).has_value());
+  const fs::path link = tree_ / "disable" / "usr.bin.foo";
+  fs::remove(link);
+  fs::create_symlink("/elsewhere", link);
+  auto u = undo_changes(1, opts_);
+  ASSERT_FALSE(u.has_value());
+  EXPECT_EQ(u.error().kind, CommitError::Kind::kChanged);
+  EXPECT_TRUE(
+      u.error().message.starts_with(link.string() + ": changed since aatune created it in "))
+      << u.error().message;
+  EXPECT_EQ(fs::read_symlink(link), "/elsewhere");
+}
+
+TEST_F(LoaderTest, FailedLoadDuringUndoKeepsTheProfileDisabled) {
+  ASSERT_TRUE(disable_profile("foo", opts_).has_value());
+  opts_.loader.loader = {(root_ / "fail.sh").string()};
+  auto u = undo_changes(1, opts_);
+  ASSERT_FALSE(u.has_value());
+  EXPECT_EQ(u.error().kind, CommitError::Kind::kReload);
+  EXPECT_TRUE(fs::is_symlink(tree_ / "disable" / "usr.bin.foo"));
+  // Still undoable once the kernel accepts it.
+  opts_.loader.loader = {(root_ / "record.sh").string()};
+  EXPECT_TRUE(undo_changes(1, opts_).has_value());
+  EXPECT_FALSE(fs::is_symlink(tree_ / "disable" / "usr.bin.foo"));
+}
+
+TEST_F(LoaderTest, SharedFileIsNamedBeforeTheAction) {
+  std::vector<std::string> said;
+  bool linked_when_said = true;
+  const fs::path link = tree_ / "disable" / "usr.sbin.multi";
+  auto d = disable_profile("multi-b", opts_, [&](const std::string& s) {
+    said.push_back(s);
+    linked_when_said = fs::is_symlink(link);
+  });
+  ASSERT_TRUE(d.has_value()) << d.error().message;
+  EXPECT_EQ(said, std::vector<std::string>{(tree_ / "usr.sbin.multi").string() +
+                                           " also defines '/usr/sbin/multi-a': they are disabled "
+                                           "with it"});
+  EXPECT_FALSE(linked_when_said);
+  EXPECT_EQ(d->messages,
+            std::vector<std::string>{"disabled 'multi-b': " + (tree_ / "usr.sbin.multi").string() +
+                                     " linked into " + (tree_ / "disable").string()});
+  said.clear();
+  const std::string before = slurp(tree_ / "usr.sbin.multi");
+  std::string file_when_said;
+  auto c = set_profile_mode("/usr/sbin/multi-a", true, opts_, [&](const std::string& s) {
+    said.push_back(s);
+    file_when_said = slurp(tree_ / "usr.sbin.multi");
+  });
+  ASSERT_TRUE(c.has_value()) << c.error().message;
+  EXPECT_EQ(said, std::vector<std::string>{"reloading " + (tree_ / "usr.sbin.multi").string() +
+                                           " also reloads 'multi-b' (unchanged)"});
+  EXPECT_EQ(file_when_said, before);
+}
+
+TEST_F(LoaderTest, LocalIncludeOutsideTheTreeIsRefused) {
+  fs::create_directories(tree_ / "local");
+  std::ofstream(tree_ / "evil") << "profile evil {\n  include if exists <local/../../escape>\n}\n";
+  ChangeSet cs;
+  auto plan = plan_rules(cs, tree_, "evil", std::vector<std::string>{"/x r,"}, RuleTarget::kLocal);
+  ASSERT_FALSE(plan.has_value());
+  EXPECT_EQ(plan.error().kind, CommitError::Kind::kUsage);
+  EXPECT_EQ(plan.error().message,
+            (tree_ / "evil").string() +
+                ":1: profile 'evil': local include 'local/../../escape' would point outside the "
+                "profile tree");
+  EXPECT_FALSE(fs::exists(root_ / "escape"));
+  auto libvirt = plan_rules(cs, tree_, "libvirt-x/../../../escape",
+                            std::vector<std::string>{"/x r,"}, RuleTarget::kLibvirt);
+  ASSERT_FALSE(libvirt.has_value());
+  EXPECT_EQ(libvirt.error().kind, CommitError::Kind::kUsage);
+}
+
+TEST_F(LoaderTest, SymlinkedProfileIsEditedWhereItPointsAndUndone) {
+  // A package's profile linked into the tree from elsewhere.
+  fs::create_directories(root_ / "pkg");
+  const fs::path real = root_ / "pkg" / "usr.bin.foo";
+  fs::rename(tree_ / "usr.bin.foo", real);
+  fs::create_symlink(real, tree_ / "usr.bin.foo");
+  const std::string before = slurp(real);
+  ChangeSet cs;
+  ASSERT_TRUE(
+      plan_rules(cs, tree_, "foo", std::vector<std::string>{"/srv/a r,"}, RuleTarget::kProfile)
+          .has_value());
+  auto r = commit(cs, opts_);
+  ASSERT_TRUE(r.has_value()) << r.error().message;
+  EXPECT_TRUE(fs::is_symlink(tree_ / "usr.bin.foo"));
+  EXPECT_NE(slurp(real).find("  /srv/a r,\n"), std::string::npos);
+  EXPECT_EQ(slurp(log_), "-r " + (tree_ / "usr.bin.foo").string() + "\n");
+  ASSERT_TRUE(undo_changes(1, opts_).has_value());
+  EXPECT_TRUE(fs::is_symlink(tree_ / "usr.bin.foo"));
+  EXPECT_EQ(slurp(real), before);
+}
+
 TEST_F(LoaderTest, FindProfileSuggests) {
   auto r = find_profile(tree_, "fooo");
   ASSERT_FALSE(r.has_value());

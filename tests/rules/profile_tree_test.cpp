@@ -340,6 +340,24 @@ TEST_F(TempTree, ProfileNameVariableAndQuotedNames) {
   EXPECT_EQ(t->warnings[0].message, "undefined variable @{undefined} (rule ignored in coverage)");
 }
 
+// `alias FROM -> TO,`: the parser duplicates every rule under FROM for TO, so coverage does too.
+TEST_F(TempTree, AliasesApplyToCoverage) {
+  write("tunables/alias", "alias /usr/ -> /mnt/usr/,\nalias broken,\n");
+  write("a",
+        "include <tunables/alias>\nprofile a {\n  /usr/bin/** r,\n  deny /usr/bin/secret r,\n"
+        "}\n");
+  auto t = read_profile_tree(dir_);
+  ASSERT_TRUE(t);
+  ASSERT_EQ(t->aliases.size(), 1u);
+  EXPECT_EQ(t->aliases[0], (std::pair<std::string, std::string>{"/usr/", "/mnt/usr/"}));
+  EXPECT_EQ(t->coverage("a", req("/usr/bin/ls r,"))->kind, CoverageKind::kAllowed);
+  EXPECT_EQ(t->coverage("a", req("/mnt/usr/bin/ls r,"))->kind, CoverageKind::kAllowed);
+  EXPECT_EQ(t->coverage("a", req("/mnt/usr/bin/secret r,"))->kind, CoverageKind::kDenied);
+  EXPECT_EQ(t->coverage("a", req("/mnt/opt/ls r,"))->kind, CoverageKind::kNone);
+  ASSERT_EQ(t->warnings.size(), 1u);
+  EXPECT_EQ(t->warnings[0].message, "alias without '->': ignored");
+}
+
 TEST(ProfileTree, ReadsTheSystemTreeIfPresent) {
   if (!fs::is_directory("/etc/apparmor.d")) GTEST_SKIP() << "no /etc/apparmor.d on this machine";
   auto t = read_profile_tree("/etc/apparmor.d");

@@ -98,6 +98,19 @@ std::vector<Case> table() {
       {Rule{.body = NetworkRule{"inet6", ""}}, "network inet6,", "NetworkRule"},
       {Rule{.body = NetworkRule{"netlink", "raw"}}, "network netlink raw,", "NetworkRule"},
       {Rule{.body = NetworkRule{}}, "network,", "NetworkRule"},
+      {Rule{.body = NetworkRule{.family = "inet",
+                                .type_or_protocol = "stream",
+                                .local_ip = "10.0.0.1",
+                                .local_port = "80"}},
+       "network inet stream ip=10.0.0.1 port=80,", nullptr},
+      {Rule{.body = NetworkRule{.family = "inet6",
+                                .type_or_protocol = "stream",
+                                .access = {"send", "connect"},
+                                .peer_ip = "2001:db8::1",
+                                .peer_port = "443"}},
+       "network (connect, send) inet6 stream peer=(ip=2001:db8::1 port=443),", nullptr},
+      {Rule{.body = NetworkRule{.family = "inet", .access = {"bind"}, .local_port = "8080"}},
+       "network (bind) inet port=8080,", nullptr},
       {Rule{.body = SignalRule{{"send"}, {"term"}, "foo"}}, "signal send set=term peer=foo,",
        "SignalRule"},
       {Rule{.body = SignalRule{{"send", "receive"}, {"term", "hup", "kill"}, "/usr/sbin/x"}},
@@ -152,6 +165,7 @@ std::vector<Case> table() {
 
 // Rules the installed parser (3.0.8) cannot compile.
 bool parser_knows(const Rule& r) {
+  if (const auto* n = std::get_if<NetworkRule>(&r.body); n && n->is_fine_grained()) return false;
   return !std::holds_alternative<UsernsRule>(r.body) &&
          !std::holds_alternative<IoUringRule>(r.body) &&
          !std::holds_alternative<MqueueRule>(r.body);
@@ -287,7 +301,7 @@ TEST(ParseRule, QualifiersCommentsAndSpacing) {
 
 TEST(ParseRule, UnknownSyntaxIsKeptNotRejected) {
   for (const char* text : {"all,", "rlimit nofile <= 1024,", "prompt /a r,",
-                           "network inet stream ip=127.0.0.1 port=80,",
+                           "network inet stream ip=127.0.0.1 interface=eth0,",
                            "unix (send) type=stream attr=x,", "userns foo bar,"}) {
     auto r = parse_rule(text);
     ASSERT_TRUE(r) << text << ": " << r.error();
@@ -383,6 +397,71 @@ TEST(ParseRule, RenderedRulesParseBackToThemselves) {
     ASSERT_TRUE(again) << once << ": " << again.error();
     EXPECT_EQ(render(*again), once) << text;
   }
+}
+
+TEST(NetworkRule, FineGrainedFormIsTyped) {
+  auto r = parse_rule("network (connect,send) inet stream peer=(ip=10.1.2.3, port=80),");
+  ASSERT_TRUE(r) << r.error();
+  const auto* n = std::get_if<NetworkRule>(&r->body);
+  ASSERT_NE(n, nullptr);
+  EXPECT_EQ(n->family, "inet");
+  EXPECT_EQ(n->type_or_protocol, "stream");
+  EXPECT_EQ(n->access, (std::vector<std::string>{"connect", "send"}));
+  EXPECT_EQ(n->peer_ip, "10.1.2.3");
+  EXPECT_EQ(n->peer_port, "80");
+  EXPECT_TRUE(n->is_fine_grained());
+  EXPECT_EQ(render(*r), "network (connect, send) inet stream peer=(ip=10.1.2.3 port=80),");
+  EXPECT_FALSE(std::get<NetworkRule>(parse_rule("network inet tcp,")->body).is_fine_grained());
+  EXPECT_EQ(parse_rule("network inet port=70000,").error(),
+            "invalid network port '70000' in 'network inet port=70000'");
+  EXPECT_EQ(
+      render_checked(Rule{.body = NetworkRule{.family = "inet", .local_ip = "10.0.0.256"}}).error(),
+      "network rule has an invalid ip '10.0.0.256'");
+  EXPECT_EQ(render_checked(Rule{.body = NetworkRule{.family = "unix", .local_port = "1"}}).error(),
+            "network ip=/port= conditions need the family inet or inet6");
+  EXPECT_EQ(render_checked(Rule{.body = NetworkRule{.family = "inet", .local_ip = "none"}}).value(),
+            "network inet ip=none,");
+}
+
+// Debian 12's apparmor_parser (3.0.8) predates fine-grained network rules: that is why the
+// analyzer proposes the coarse rule and offers the fine-grained one only as an alternative. When
+// this test fails, the installed parser learnt them and the default can change.
+TEST(NetworkRule, InstalledParserRejectsTheFineGrainedForm) {
+  if (access(APPARMOR_PARSER, X_OK) != 0) GTEST_SKIP() << APPARMOR_PARSER << " not installed";
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("aatune-net-test-" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  const auto write_and_run = [&](const std::string& rule) {
+    std::ofstream(dir / "p") << "profile net_test {\n  " << rule << "\n}\n";
+    return run(parser_command(dir / "p")).first;
+  };
+  EXPECT_EQ(write_and_run("network inet stream,"), 0);
+  EXPECT_NE(write_and_run("network inet stream ip=10.0.0.1 port=80,"), 0);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(ParseRule, QuotedNamesKeepEveryByte) {
+  auto r = parse_rule("\"/tmp/a  \tb  \" r,");
+  ASSERT_TRUE(r) << r.error();
+  EXPECT_EQ(std::get<FileRule>(r->body).path, "/tmp/a  \tb  ");
+  // Outside quotes blanks still collapse.
+  EXPECT_EQ(render(parse_rule("  /tmp/x    rw ,  # c").value()), "/tmp/x rw,");
+  // Escapes other than \" belong to the AARE and are kept.
+  EXPECT_EQ(std::get<FileRule>(parse_rule("\"/a\\\\\\\" b\" r,")->body).path, "/a\\\\\" b");
+}
+
+TEST(QuotePathLiteral, CommasAndTrailingBackslashStayInsideTheName) {
+  // A bare ',' at the end of a name would end the rule for apparmor_parser.
+  EXPECT_EQ(render(file(quote_path_literal("/tmp/a,").value(), "r")), "\"/tmp/a,\" r,");
+  EXPECT_EQ(render(file(quote_path_literal("/tmp/a,,b").value(), "r")), "\"/tmp/a,,b\" r,");
+  EXPECT_EQ(render(file("/etc/{passwd,group}", "r")), "/etc/{passwd,group} r,");
+  // A final backslash would escape the closing quote or the blank after it: written in octal.
+  EXPECT_EQ(quote_path_literal("/tmp/a\\").value(), "/tmp/a\\134");
+  EXPECT_EQ(quote_label_literal("x\\").value(), "x\\134");
+  EXPECT_TRUE(aare_matches(quote_path_literal("/tmp/a\\").value(), "/tmp/a\\"));
+  EXPECT_FALSE(aare_matches(quote_path_literal("/tmp/a\\").value(), "/tmp/a134"));
+  EXPECT_EQ(quote_value("a=b"), "\"a=b\"");
+  EXPECT_EQ(quote_value("plain"), "plain");
 }
 
 }  // namespace

@@ -1,10 +1,11 @@
 // The App's keys and screens, over a Backend that keeps its data in memory and records what it
 // was asked to do (the real one, over store + rules, is exercised by tests/e2e/tui_*).
+#include "tui/app.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
 
-#include "tui/app.h"
 #include "tui/terminal.h"
 #include "tui/text.h"
 
@@ -28,13 +29,15 @@ class MemoryBackend final : public Backend {
     ProfileRow d{"libvirtd", "", "enforce", 1, 1, 1795425736, {2, 0, 0}};
     rows = {vm, d};
     auto file = proposal(1, "libvirt-7f3c", "owner /srv/vms/webvm-data.qcow2 rw,");
-    file.alternatives = {{analyzer::Alternative::Kind::kGlob, "owner /srv/vms/* rw,", ""},
-                         {analyzer::Alternative::Kind::kRecursive, "owner /srv/vms/** rw,", ""},
-                         {analyzer::Alternative::Kind::kExtension, "owner /srv/vms/*.qcow2 rw,", ""}};
-    file.targets = {{{analyzer::TargetFile::Kind::kLibvirtBase, "/t/libvirt/libvirt-7f3c", ""}, true},
-                    {{analyzer::TargetFile::Kind::kLibvirtFiles, "/t/libvirt/libvirt-7f3c.files",
-                      "virt-aa-helper regenerates this file"},
-                     false}};
+    file.alternatives = {
+        {analyzer::Alternative::Kind::kGlob, "owner /srv/vms/* rw,", ""},
+        {analyzer::Alternative::Kind::kRecursive, "owner /srv/vms/** rw,", ""},
+        {analyzer::Alternative::Kind::kExtension, "owner /srv/vms/*.qcow2 rw,", ""}};
+    file.targets = {
+        {{analyzer::TargetFile::Kind::kLibvirtBase, "/t/libvirt/libvirt-7f3c", ""}, true},
+        {{analyzer::TargetFile::Kind::kLibvirtFiles, "/t/libvirt/libvirt-7f3c.files",
+          "virt-aa-helper regenerates this file"},
+         false}};
     auto recv = proposal(2, "libvirt-7f3c", "signal receive set=term peer=libvirtd,");
     recv.rule_class = "signal";
     recv.pair = 1;
@@ -49,8 +52,8 @@ class MemoryBackend final : public Backend {
     g.count = 4;
     g.pids = {5236};
     g.comms = {"qemu-system-x86"};
-    vm_items = {{file, {g}, {"k1"}, 4}, {recv, {}, {"k2"}, 2}, {send, {}, {}, 0},
-                {forged, {}, {"k4"}, 1}};
+    vm_items = {
+        {file, {g}, {"k1"}, 4}, {recv, {}, {"k2"}, 2}, {send, {}, {}, 0}, {forged, {}, {"k4"}, 1}};
   }
 
   std::expected<std::vector<ProfileRow>, std::string> profiles() override { return rows; }
@@ -117,9 +120,12 @@ TEST(App, ProfilesScreenGolden) {
   app.start();
   const auto s = run(app, "");
   EXPECT_EQ(s[0], fit("aatune — profiles with open denials (2)", 80));
-  EXPECT_EQ(s[1], "  Profile         VM             Mode     Open  Done  Last seen        Activity ");
-  EXPECT_EQ(s[2], "> libvirt-7f3c    webvm          enforce  2     0     2026-11-23 09:22  ▂█      ");
-  EXPECT_EQ(s[3], "  libvirtd                       enforce  1     1     2026-11-23 09:22 █        ");
+  EXPECT_EQ(s[1],
+            "  Profile         VM             Mode     Open  Done  Last seen        Activity ");
+  EXPECT_EQ(s[2],
+            "> libvirt-7f3c    webvm          enforce  2     0     2026-11-23 09:22  ▂█      ");
+  EXPECT_EQ(s[3],
+            "  libvirtd                       enforce  1     1     2026-11-23 09:22 █        ");
   EXPECT_EQ(s[23], fit("2 profile(s) with open denials", 80));
   for (const auto& l : s) EXPECT_EQ(display_width(l), 80u);
 }
@@ -131,7 +137,8 @@ TEST(App, AllowWithGlobPairAndSave) {
   auto s = run(app, "Enter G A");
   EXPECT_EQ(app.screen(), ScreenId::kGroups);
   EXPECT_EQ(s[23], fit("allow: owner /srv/vms/* rw, → /t/libvirt/libvirt-7f3c (1 accepted; S to "
-                       "review)", 80));
+                       "review)",
+                       80));
   s = run(app, "P");  // selection moved to the signal after A
   EXPECT_EQ(s[23], fit("accepted the pair: 2 rule(s) (3 accepted; S to review)", 80));
   s = run(app, "S");
@@ -155,12 +162,14 @@ TEST(App, TargetCycleShowsFilesWarningAndToggles) {
   app.start();
   auto s = run(app, "Enter T");
   EXPECT_EQ(s[23], fit("target: /t/libvirt/libvirt-7f3c.files [.files] — warning: virt-aa-helper "
-                       "regenerates this file", 80));
+                       "regenerates this file",
+                       80));
   s = run(app, "O U");
   EXPECT_EQ(s[23], fit("rule: audit /srv/vms/webvm-data.qcow2 rw,", 80));
   s = run(app, "E D");
   EXPECT_EQ(s[23], fit("deny: audit deny /srv/vms/*.qcow2 rw, → /t/libvirt/libvirt-7f3c.files (1 "
-                       "accepted; S to review)", 80));
+                       "accepted; S to review)",
+                       80));
 }
 
 TEST(App, UnverifiedNeedsConfirmationNamingTheReason) {
@@ -169,7 +178,8 @@ TEST(App, UnverifiedNeedsConfirmationNamingTheReason) {
   app.start();
   auto s = run(app, "Enter End A");
   EXPECT_EQ(s[23], fit("Unverified evidence: the records could have been forged by any process "
-                       "(logger). Accept anyway? [y/N]", 80));
+                       "(logger). Accept anyway? [y/N]",
+                       80));
   s = run(app, "n");
   EXPECT_EQ(s[23], fit("cancelled", 80));
   EXPECT_FALSE(app.unsaved());
@@ -228,10 +238,36 @@ TEST(App, DetailShowsWhyRuleTargetAlternativesEvidence) {
       fit("", 60),
       fit("", 60),
       fit("A allow  D deny  I ignore  G/E/V alternatives  O owner  U audit  N edit  T target  P "
-          "pair  Esc back", 60),
+          "pair  Esc back",
+          60),
       fit("2 profile(s) with open denials", 60),
   };
   EXPECT_EQ(s, expected);
+}
+
+TEST(App, GroupsSortedBySeverityThenCountWithThePeerSideNextToItsPair) {
+  MemoryBackend be;
+  be.vm_items[3].proposal.severity.level = analyzer::Severity::kHigh;  // the /etc/shadow read
+  be.vm_items[1].count = 5;  // the signal the guest received, now more often than the disk
+  App app(be);
+  app.start();
+  const auto s = run(app, "Enter", {120, 12});
+  EXPECT_EQ(s[1], fit("    Severity Class      Target                       Mask   Count  Proposal",
+                      120));
+  EXPECT_EQ(s[2],
+            fit("> ! high     file       (peer) libvirt-7f3c                 1      /etc/shadow r,",
+                120));
+  EXPECT_EQ(s[3],
+            fit("    low      signal     (peer) libvirt-7f3c                 5      signal receive "
+                "set=term peer=libvirtd,",
+                120));
+  EXPECT_EQ(s[4],
+            fit("  P low      signal     (peer) libvirtd                     0      signal send "
+                "set=term peer=libvirt-7f3c,",
+                120));
+  EXPECT_EQ(s[5], fit("    low      file       /srv/vms/webvm-data.qcow2    wr     4      owner "
+                      "/srv/vms/webvm-data.qcow2 rw,",
+                      120));
 }
 
 TEST(App, HelpListsEveryKey) {
@@ -241,7 +277,8 @@ TEST(App, HelpListsEveryKey) {
   const auto s = run(app, "?", {80, 30});
   std::string all;
   for (const auto& l : s) all += l + "\n";
-  for (const auto& h : key_help()) EXPECT_NE(all.find(std::string(h.keys)), std::string::npos) << h.keys;
+  for (const auto& h : key_help())
+    EXPECT_NE(all.find(std::string(h.keys)), std::string::npos) << h.keys;
   run(app, "x");  // any key closes it
   EXPECT_TRUE(app.view().overlay.empty());
 }

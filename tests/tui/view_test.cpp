@@ -1,8 +1,9 @@
 // Pure rendering: text fitting and golden screens of view models.
+#include "tui/view.h"
+
 #include <gtest/gtest.h>
 
 #include "tui/text.h"
-#include "tui/view.h"
 
 namespace aatune::tui {
 namespace {
@@ -49,12 +50,9 @@ TEST(Render, GoldenTableScreen) {
   vm.hints = "Enter open  Q quit";
   vm.status = "2 profile(s)";
   const std::vector<std::string> expected{
-      "aatune — profiles (2)         ",
-      "  Profile                Open ",
-      "  libvirtd               2    ",
-      "> /usr/sbin/chronyd      6    ",
-      "                              ",
-      "Enter open  Q quit            ",
+      "aatune — profiles (2)         ", "  Profile                Open ",
+      "  libvirtd               2    ", "> /usr/sbin/chronyd      6    ",
+      "                              ", "Enter open  Q quit            ",
       "2 profile(s)                  ",
   };
   EXPECT_EQ(render(vm, {30, 7}), expected);
@@ -70,9 +68,9 @@ TEST(Render, GoldenFreeTextScrollAndStyles) {
   vm.scroll = 2;
   vm.status = "y writes";
   const auto s = render_styled(vm, {20, 5});
-  const std::vector<std::string> expected{
-      "review              ", "+/srv/vms/* rw,     ", "-old,               ",
-      "                    ", "y writes            "};
+  const std::vector<std::string> expected{"review              ", "+/srv/vms/* rw,     ",
+                                          "-old,               ", "                    ",
+                                          "y writes            "};
   EXPECT_EQ(s.lines, expected);
   EXPECT_EQ(s.styles[1], Style::kAdded);
   EXPECT_EQ(s.styles[2], Style::kRemoved);
@@ -84,8 +82,8 @@ TEST(Render, OverlayReplacesTheBody) {
   vm.title = "t";
   vm.rows = {{{"row"}}};
   vm.overlay = {"Keys", "  A allow"};
-  const std::vector<std::string> expected{"t         ", "Keys      ", "  A allow ", "          ",
-                                          "          ", "          "};
+  const std::vector<std::string> expected{"t         ", "Keys      ", "  A allow ",
+                                          "          ", "          ", "          "};
   EXPECT_EQ(render(vm, {10, 6}), expected);
 }
 
