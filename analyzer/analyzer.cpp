@@ -8,6 +8,7 @@
 #include <variant>
 
 #include "analyzer/mask.h"
+#include "rules/aare.h"
 #include "rules/rule.h"
 
 namespace aatune::analyzer {
@@ -478,6 +479,21 @@ class Engine {
         options_(options),
         vars_(policy.variables()),
         use_profile_name_(policy.uses_profile_name_variable()) {}
+
+  // The site's own guardrail entries (AnalyzeOptions::risky_paths) for a file grant: an entry is
+  // an AppArmor pattern matched against the rule's path, or a directory covering it.
+  Guardrail site_guardrail(const rules::Rule& rule) const {
+    const auto* f = std::get_if<rules::FileRule>(&rule.body);
+    if (f == nullptr || rule.deny) return {};
+    for (const std::string& entry : options_.risky_paths) {
+      if (entry.empty()) continue;
+      const std::string dir = entry.ends_with('/') ? entry : entry + "/";
+      if (f->path == entry || f->path.starts_with(dir) || rules::aare_matches(entry, f->path)) {
+        return {true, "grant on " + entry + " (listed as risky in the configuration)"};
+      }
+    }
+    return {};
+  }
 
   std::vector<Proposal> run() {
     std::vector<Draft> drafts = make_drafts();
@@ -1038,6 +1054,7 @@ class Engine {
       p.severity = assess_severity(grouped_.groups[d.groups.front()].key, d.perms, d.exec_mode);
     }
     if (p.rule_value) p.guardrail = guardrail_for_rule(*p.rule_value);
+    if (p.rule_value && !p.guardrail.needs_force) p.guardrail = site_guardrail(*p.rule_value);
     const auto files = policy_.target_files(d.profile);
     for (size_t i = 0; i < files.size(); ++i) p.targets.push_back({files[i], i == 0});
     // libvirt guests: the UUID in the profile name becomes the VM's name for people.

@@ -94,6 +94,9 @@ struct AnalyzeOptions {
   std::map<std::string, std::string> vm_names;
   /// Whose USER_AVC records are trusted (the CLI adds the D-Bus daemon's uid to root).
   TrustPolicy trust;
+  /// The site's own additions to the guardrail list (config `risk`): AppArmor patterns or
+  /// directories; a file grant on a matching path needs the same confirmation/--force.
+  std::vector<std::string> risky_paths;
 };
 
 struct Analysis {

@@ -20,6 +20,7 @@
 #include "analyzer/tree_view.h"
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "cli/config.h"
 #include "cli/profile_hash.h"
 #include "rules/diff.h"
 #include "rules/lifecycle.h"
@@ -269,6 +270,9 @@ std::string skip_reason(const Proposal& p, const Options& o, bool explicitly_sel
   if (p.severity.level >= analyzer::Severity::kHigh && !o.force)
     return std::string(analyzer::to_string(p.severity.level)) + " risk (" + p.severity.reason +
            "): pass --force to take it";
+  // The guardrail list (docs/security.md), including the site's own `risk` entries.
+  if (p.guardrail.needs_force && !o.force)
+    return "widens the confinement (" + p.guardrail.reason + "): pass --force to take it";
   return {};
 }
 
@@ -396,6 +400,7 @@ int run_apply(const Invocation& inv) {
   }
   analyzer::AnalyzeOptions aopt;
   aopt.trust = system_trust_policy();
+  if (inv.config != nullptr) aopt.risky_paths = inv.config->risk;
   if (!o.libvirt_xml.empty()) aopt.vm_names = read_vm_names(o.libvirt_xml, inv.err);
   const analyzer::TreeView view(*tree);
   const analyzer::Analysis analysis = analyzer::analyze(logged->events, view, aopt);

@@ -29,6 +29,7 @@
 #include "analyzer/tree_view.h"
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "cli/config.h"
 #include "rules/diff.h"
 #include "rules/editor.h"
 #include "rules/profile_tree.h"
@@ -650,6 +651,7 @@ int run_export(const Invocation& inv) {
 
   analyzer::AnalyzeOptions aopt;
   aopt.trust = trust;
+  if (inv.config != nullptr) aopt.risky_paths = inv.config->risk;
   if (!opt.libvirt_xml.empty()) aopt.vm_names = read_vm_names(opt.libvirt_xml, inv.err);
   const analyzer::TreeView view(*tree);
   const analyzer::Analysis analysis = analyzer::analyze(events, view, aopt);

@@ -17,6 +17,7 @@
 #include "analyzer/tree_view.h"
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "cli/config.h"
 #include "rules/profile_tree.h"
 
 namespace aatune::cli {
@@ -329,6 +330,7 @@ int run_suggest(const Invocation& inv) {
 
   analyzer::AnalyzeOptions aopt;
   aopt.trust = system_trust_policy();
+  if (inv.config != nullptr) aopt.risky_paths = inv.config->risk;
   if (!opt.libvirt_xml.empty()) aopt.vm_names = read_vm_names(opt.libvirt_xml, inv.err);
   const analyzer::TreeView view(*tree);
   const Analysis analysis = analyzer::analyze(events, view, aopt);

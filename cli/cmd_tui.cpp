@@ -20,6 +20,7 @@
 #include "analyzer/tree_view.h"
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "cli/config.h"
 #include "cli/profile_hash.h"
 #include "rules/diff.h"
 #include "rules/lifecycle.h"
@@ -102,6 +103,8 @@ class RealBackend final : public tui::Backend {
   RealBackend(store::Store& db, fs::path tree_dir, rules::CommitOptions opts,
               std::map<std::string, std::string> names)
       : db_(db), tree_dir_(std::move(tree_dir)), opts_(std::move(opts)), names_(std::move(names)) {}
+  /// The configuration's additions to the guardrail list (config `risk`).
+  void set_risky_paths(std::vector<std::string> paths) { risky_paths_ = std::move(paths); }
 
   /// LOG files to scan into the store as the TUI's first job (with its progress line).
   void scan_first(std::vector<std::string> scan_args, size_t logs) {
@@ -204,6 +207,7 @@ class RealBackend final : public tui::Backend {
     const analyzer::TreeView view(*tree_);
     analyzer::AnalyzeOptions aopt;
     aopt.trust = system_trust_policy();
+    aopt.risky_paths = risky_paths_;
     aopt.vm_names = names_;
     const analyzer::Analysis a = analyzer::analyze(events, view, aopt);
     // The store counts every record; the analysis only saw the sampled ones.
@@ -366,6 +370,7 @@ class RealBackend final : public tui::Backend {
   fs::path tree_dir_;
   rules::CommitOptions opts_;
   std::map<std::string, std::string> names_;
+  std::vector<std::string> risky_paths_;
   std::optional<rules::ProfileTree> tree_;
   std::vector<std::string> scan_args_;
   size_t scan_logs_ = 0;
@@ -470,6 +475,7 @@ int run_tui(const Invocation& inv) {
   const auto names = opt->libvirt_xml.empty() ? std::map<std::string, std::string>()
                                               : read_vm_names(opt->libvirt_xml, inv.err);
   RealBackend backend(*db, opt->profiles, copts, names);
+  if (inv.config != nullptr) backend.set_risky_paths(inv.config->risk);
   backend.scan_first(std::move(scan_args), opt->logs.size());
   if (auto r = backend.load_tree(); !r) {
     inv.err << "aatune: error: " << r.error() << '\n';

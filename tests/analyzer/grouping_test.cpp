@@ -146,8 +146,16 @@ TEST(UserAvcTrust, UidAppendedAfterClosingTheMsgQuoteIsAForgery) {
   // not make uid 1000's record root's.
   std::string line = user_avc("uid=1000");
   line.insert(line.find(" exe="), "' uid=0 x='");
-  const auto forged = collector::parse_line(line);
+  auto forged = collector::parse_line(line);
   ASSERT_TRUE(forged.has_value());
+  // The parser keeps the kernel's (first) uid=…
+  EXPECT_EQ(forged->sender_uid, 1000u);
+  EXPECT_TRUE(is_unverified(*forged, kBusIs102));
+  EXPECT_NE(unverified_reason(*forged, kBusIs102).find("sent by uid 1000"), std::string::npos)
+      << unverified_reason(*forged, kBusIs102);
+  // … and should a parsed uid ever disagree with the kernel's prefix of the raw record, the
+  // analyzer trusts the raw text and calls it a forgery (defence in depth).
+  forged->sender_uid = 0;
   EXPECT_TRUE(is_unverified(*forged, kBusIs102));
   EXPECT_NE(unverified_reason(*forged, kBusIs102).find("the kernel wrote uid 1000"),
             std::string::npos)

@@ -221,6 +221,30 @@ TEST_F(Eco, ConfigSuppliesDefaultsAndFlagsWin) {
   EXPECT_NE(r.out.find("/etc/hosts r,"), std::string::npos) << r.out;
 }
 
+TEST_F(Eco, ConfigRiskEntriesNeedForce) {
+  // A site lists its VM image store as risky: apply --all leaves the disk-image grant alone
+  // and says why; without the entry the same grant is taken.
+  const fs::path tree = dir_ / "apparmor.d";
+  fs::copy(AATUNE_SOURCE_DIR "/samples/libvirt/apparmor.d", tree, fs::copy_options::recursive);
+  fs::create_directories(dir_ / "xdg" / "aatune");
+  std::ofstream(dir_ / "xdg" / "aatune" / "config") << "risk = /srv/vms/\n";
+  const std::string apply = std::string(AATUNE_BINARY) + " apply --profiles " + tree.string() +
+                            " --all --yes --no-reload --db :memory: --state " +
+                            (dir_ / "state").string() +
+                            " samples/libvirt/logs/kern.log samples/libvirt/logs/audit.log";
+  auto r = sh("XDG_CONFIG_HOME='" + (dir_ / "xdg").string() + "' " + apply);
+  EXPECT_EQ(r.rc, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("/srv/vms/webvm-data.qcow2 rw, — widens the confinement (grant on /srv/vms/ "
+                       "(listed as risky in the configuration)): pass --force to take it"),
+            std::string::npos)
+      << r.out;
+  const std::string guest = "libvirt/libvirt-7f3c9a2e-5b1d-4e8a-9c6f-2d4b8e1a0c35";
+  EXPECT_EQ(slurp(tree / guest).find("/srv/vms/webvm-data.qcow2"), std::string::npos);
+  r = sh("XDG_CONFIG_HOME='" + (dir_ / "none").string() + "' " + apply);
+  EXPECT_EQ(r.rc, 0) << r.out << r.err;
+  EXPECT_NE(slurp(tree / guest).find("/srv/vms/webvm-data.qcow2"), std::string::npos);
+}
+
 TEST_F(Eco, InstallPutsEverythingInPlace) {
   const fs::path build = fs::path(AATUNE_BINARY).parent_path();
   const auto cache = slurp(build / "CMakeCache.txt");
