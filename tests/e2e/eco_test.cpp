@@ -245,6 +245,30 @@ TEST_F(Eco, ConfigRiskEntriesNeedForce) {
   EXPECT_NE(slurp(tree / guest).find("/srv/vms/webvm-data.qcow2"), std::string::npos);
 }
 
+TEST_F(Eco, ConfigSourcesAndRedactionPatterns) {
+  // `source` lines are what scan reads when no SOURCE is named; a named one replaces them.
+  const fs::path log = dir_ / "site.log";
+  fs::copy_file(AATUNE_SOURCE_DIR "/samples/libvirt/logs/kern.log", log);
+  fs::create_directories(dir_ / "xdg" / "aatune");
+  std::ofstream(dir_ / "xdg" / "aatune" / "config")
+      << "source = " << log.string() << "\nredact = \"webvm-data\"\n";
+  const std::string env = "XDG_CONFIG_HOME='" + (dir_ / "xdg").string() + "' ";
+  const std::string db = (dir_ / "store.db").string();
+  auto r = sh(env + AATUNE_BINARY " scan --quiet --db " + db);
+  EXPECT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find(log.string()), std::string::npos) << r.out;
+  r = sh(env + AATUNE_BINARY " scan --quiet --db " + db + " /dev/null");
+  EXPECT_EQ(r.out.find(log.string()), std::string::npos) << r.out;
+  // `redact` patterns are removed from exports, as --redact-pattern would.
+  r = sh(env + AATUNE_BINARY " export --format markdown --no-probe --profiles "
+               "samples/libvirt/apparmor.d " + log.string());
+  EXPECT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.out.find("webvm-data"), std::string::npos);
+  r = sh(AATUNE_BINARY " export --format markdown --no-probe --profiles "
+         "samples/libvirt/apparmor.d " + log.string());
+  EXPECT_NE(r.out.find("webvm-data"), std::string::npos) << "the sample must contain it";
+}
+
 TEST_F(Eco, InstallPutsEverythingInPlace) {
   const fs::path build = fs::path(AATUNE_BINARY).parent_path();
   const auto cache = slurp(build / "CMakeCache.txt");

@@ -58,12 +58,17 @@ class TempDir {
   TempDir() {
     std::string tmpl = (fs::temp_directory_path() / "aatune-watch-XXXXXX").string();
     path_ = ::mkdtemp(tmpl.data());
+    fs::create_directories(path_ / "apparmor.d");
   }
   ~TempDir() {
     std::error_code ec;
     fs::remove_all(path_, ec);
   }
   [[nodiscard]] const fs::path& path() const { return path_; }
+  // The profile tree is a directory of its own: never the store's. A process that opens and
+  // closes the store's files outside SQLite (as a tree reader would) drops SQLite's POSIX locks,
+  // and another connection may then truncate the WAL index under the writer.
+  [[nodiscard]] fs::path profiles() const { return path_ / "apparmor.d"; }
 
  private:
   fs::path path_;
@@ -298,7 +303,7 @@ TEST(WatchE2E, KmsgSourceSeesInjectedRecordsAndReplaysFromStart) {
   const std::string tag = make_tag("kmsg");
   const fs::path db = tmp.path() / "w.db";
   Watch watch({"--json", "--source", "kmsg", "--profile", tag, "--db", db.string(), "--profiles",
-               tmp.path().string(), "--max-events", "3", "--duration", "60"});
+               tmp.profiles().string(), "--max-events", "3", "--duration", "60"});
   ASSERT_TRUE(watch.wait_stderr("listening on /dev/kmsg", std::chrono::seconds(20))) << watch.err();
   const auto bodies = bodies_for(tag);
   const std::map<std::string, std::string> by_op = {
@@ -338,7 +343,7 @@ TEST(WatchE2E, KmsgSourceSeesInjectedRecordsAndReplaysFromStart) {
   // --from-start replays the ring buffer: the same three records again, recognised as already
   // stored (same audit id and body), not counted twice.
   Watch replay({"--json", "--quiet", "--source", "kmsg", "--from-start", "--profile", tag, "--db",
-                db.string(), "--profiles", tmp.path().string(), "--max-events", "3", "--duration",
+                db.string(), "--profiles", tmp.profiles().string(), "--max-events", "3", "--duration",
                 "20"});
   EXPECT_EQ(replay.finish(), 0) << replay.err();
   const auto summary = json_lines(replay.out());
@@ -355,7 +360,7 @@ TEST(WatchE2E, NetlinkEventsAreParsedGroupedAndStored) {
   const std::string tag = make_tag("netlink");
   const fs::path db = tmp.path() / "w.db";
   Watch watch({"--json", "--source", "netlink", "--profile", tag, "--db", db.string(), "--profiles",
-               tmp.path().string(), "--max-events", "5", "--duration", "20"});
+               tmp.profiles().string(), "--max-events", "5", "--duration", "20"});
   ASSERT_TRUE(watch.wait_stderr("listening on netlink", std::chrono::seconds(20))) << watch.err();
   const int fd = audit_open();
   ASSERT_GE(fd, 0);
@@ -379,7 +384,7 @@ TEST(WatchE2E, SigintFlushesStoresAndExitsZero) {
   const std::string tag = make_tag("sigint");
   const fs::path db = tmp.path() / "w.db";
   Watch watch({"--source", "netlink", "--profile", tag, "--db", db.string(), "--profiles",
-               tmp.path().string()});
+               tmp.profiles().string()});
   ASSERT_TRUE(watch.wait_stderr("listening on netlink", std::chrono::seconds(20))) << watch.err();
   const int fd = audit_open();
   ASSERT_GE(fd, 0);
@@ -430,7 +435,7 @@ TEST(WatchE2E, BurstIsLosslessOrLossIsCountedExactly) {
   const std::string tag = make_tag("burst");
   const fs::path db = tmp.path() / "w.db";
   Watch watch({"--json", "--quiet", "--source", "netlink", "--profile", tag, "--db", db.string(),
-               "--profiles", tmp.path().string(), "--max-events", std::to_string(kRecords),
+               "--profiles", tmp.profiles().string(), "--max-events", std::to_string(kRecords),
                "--duration", "300"});
   ASSERT_TRUE(watch.wait_stderr("listening on netlink", std::chrono::seconds(20))) << watch.err();
   const int fd = audit_open();
@@ -490,7 +495,7 @@ TEST(WatchE2E, FollowedFileAppearsLaterIsReassembledAndRotated) {
   const fs::path log = tmp.path() / "audit.log";
   const fs::path db = tmp.path() / "w.db";
   Watch watch({"--json", "--source", log.string(), "--profile", tag, "--db", db.string(),
-               "--profiles", tmp.path().string(), "--max-events", "2", "--duration", "30"});
+               "--profiles", tmp.profiles().string(), "--max-events", "2", "--duration", "30"});
   ASSERT_TRUE(
       watch.wait_stderr("listening on " + log.string() + " (followed)", std::chrono::seconds(20)))
       << watch.err();
@@ -553,7 +558,7 @@ TEST(WatchE2E, AutoSelectionSaysWhichSourceAndWhy) {
   fs::permissions(tmp.path(), fs::perms::all);
   {
     Watch watch({"--json", "--quiet", "--db", (tmp.path() / "root.db").string(), "--profiles",
-                 tmp.path().string(), "--duration", "0.5"});
+                 tmp.profiles().string(), "--duration", "0.5"});
     EXPECT_EQ(watch.finish(), 0) << watch.err();
     EXPECT_NE(watch.err().find("aatune: watch: source netlink (audit multicast group: every "
                                "record, coexists with auditd)\n"),
@@ -561,7 +566,7 @@ TEST(WatchE2E, AutoSelectionSaysWhichSourceAndWhy) {
         << watch.err();
   }
   Watch watch({"--json", "--quiet", "--db", (tmp.path() / "nobody.db").string(), "--profiles",
-               tmp.path().string(), "--duration", "0.5"},
+               tmp.profiles().string(), "--duration", "0.5"},
               /*as_nobody=*/true);
   const int status = watch.finish();
   const std::string& err = watch.err();
