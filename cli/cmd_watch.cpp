@@ -33,6 +33,7 @@
 #include "analyzer/tree_view.h"
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "cli/config.h"
 #include "collector/follow_source.h"
 #include "collector/live_source.h"
 #include "collector/parser.h"
@@ -470,7 +471,10 @@ class Watcher {
  public:
   Watcher(const Options& opt, const Invocation& inv, store::Store& db,
           const analyzer::PolicyView* view)
-      : opt_(opt), inv_(inv), db_(db), view_(view) {}
+      : opt_(opt), inv_(inv), db_(db), view_(view) {
+    analysis_options_.trust = system_trust_policy();
+    if (inv.config != nullptr) analysis_options_.risky_paths = inv.config->risk;
+  }
 
   void feed(Source& s, std::vector<Line>& lines, Clock::time_point now) {
     for (auto& line : lines) {
@@ -565,7 +569,8 @@ class Watcher {
     std::string key_text = analyzer::to_string(key);
     const bool wanted = is_denial(ce.event) && profile_matches(opt_.profile, ce.event);
     const bool show = wanted && !done();
-    const bool unverified = ce.event.trust == collector::Trust::kUnverified;
+    // The same trust decision as suggest/apply/tui (USER_AVC senders included).
+    const bool unverified = analyzer::is_unverified(ce.event, analysis_options_.trust);
     // The event is moved into the batch unless it is printed below: a copy per record was the
     // largest cost of a burst.
     if (show && !opt_.quiet) {
@@ -589,7 +594,7 @@ class Watcher {
     std::optional<analyzer::Analysis> analysis;
     if (inserted && view_ && !opt_.quiet) {
       const std::vector<analyzer::LoggedEvent> one{{ce.event, s.name, 0}};
-      analysis = analyzer::analyze(one, *view_);
+      analysis = analyzer::analyze(one, *view_, analysis_options_);
     }
     if (opt_.json) {
       if (opt_.quiet) return;
@@ -623,6 +628,7 @@ class Watcher {
   const Invocation& inv_;
   store::Store& db_;
   const analyzer::PolicyView* view_;
+  analyzer::AnalyzeOptions analysis_options_;  ///< Trust policy and the config's risk entries.
   std::map<std::string, GroupState> groups_;
   std::set<std::string> dirty_;  ///< Groups whose count changed since it was printed.
   std::vector<store::NewRecord> batch_;

@@ -19,36 +19,15 @@
 #include <string>
 #include <vector>
 
+#include "e2e/support.h"
+
 namespace {
 
 namespace fs = std::filesystem;
+using namespace aatune::e2e;  // NOLINT: the shared test helpers (support.h)
 using nlohmann::json;
 
 constexpr const char* kGuest = "libvirt-7f3c9a2e-5b1d-4e8a-9c6f-2d4b8e1a0c35";
-
-struct Result {
-  int status = -1;
-  std::string out;
-  std::string err;
-};
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-void spit(const fs::path& p, const std::string& text) {
-  std::ofstream out(p, std::ios::binary);
-  out << text;
-}
-
-std::string quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
 
 std::string replace_all(std::string s, const std::string& from, const std::string& to) {
   if (from.empty()) return s;

@@ -14,37 +14,12 @@
 #include <string>
 #include <vector>
 
+#include "e2e/support.h"
+
 namespace {
 
 namespace fs = std::filesystem;
-
-struct Result {
-  int status = -1;
-  std::string out;
-  std::string err;
-};
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-std::string quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
-
-std::map<std::string, std::string> snapshot(const fs::path& root) {
-  std::map<std::string, std::string> out;
-  for (const auto& e : fs::recursive_directory_iterator(root)) {
-    if (e.is_regular_file() && !e.is_symlink())
-      out[fs::relative(e.path(), root).string()] = slurp(e.path());
-  }
-  return out;
-}
+using namespace aatune::e2e;  // NOLINT: the shared test helpers (support.h)
 
 constexpr const char* kSetpriv = "/usr/bin/setpriv";
 
