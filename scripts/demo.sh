@@ -45,4 +45,4 @@ guest=$(basename "$(ls "$work"/apparmor.d/libvirt/libvirt-*[0-9a-f] | head -1)")
 ls -l "$work/apparmor.d/disable/"
 
 step "6. What the store says now"
-./build/aatune status "${store[@]}"
+./build/aatune status "${store[@]}" --profiles "$work/apparmor.d"
