@@ -28,40 +28,6 @@ constexpr std::array<std::string_view, 13> kNetOps{
 
 }  // namespace
 
-std::string event_class(const collector::Event& e) {
-  // Keep the string alive: a string_view of value_or()'s temporary would dangle.
-  const std::string op_text = e.operation.value_or("");
-  const std::string_view op = op_text;
-  if (op == "exec") return "exec";
-  if (op == "capable" ||
-      e.extra.end() != std::find_if(e.extra.begin(), e.extra.end(),
-                                    [](auto& kv) { return kv.first == "capname"; })) {
-    return "capability";
-  }
-  if (op == "signal") return "signal";
-  if (op == "ptrace") return "ptrace";
-  if (op.starts_with("dbus")) return "dbus";
-  if (op == "mount" || op == "umount" || op == "remount" || op == "pivotroot") return "mount";
-  if (starts_with_any(op, {"change_profile", "change_onexec", "change_hat"}))
-    return "change_profile";
-  if (op.starts_with("userns")) return "userns";
-  if (op.starts_with("uring")) return "io_uring";
-  if (e.rule_class) {
-    const std::string& c = *e.rule_class;
-    if (c == "net") return e.net_family == "unix" ? "unix" : "network";
-    if (c == "cap") return "capability";
-    if (c == "namespace") return "userns";
-    if (c == "posix_mqueue" || c == "sysv_mqueue") return "mqueue";
-    return c;
-  }
-  if (e.net_family) return *e.net_family == "unix" ? "unix" : "network";
-  for (auto n : kNetOps) {
-    if (op == n) return "network";
-  }
-  if (op.starts_with("profile_") || op == "status") return "status";
-  return "file";
-}
-
 GroupKey group_key(const collector::Event& e) {
   GroupKey key;
   key.profile = e.profile.value_or("");
@@ -99,6 +65,107 @@ GroupKey group_key(const collector::Event& e) {
 std::string to_string(const GroupKey& k) {
   constexpr char kSep = '\x1f';
   return k.profile + kSep + k.rule_class + kSep + k.operation + kSep + k.target + kSep + k.mask;
+}
+
+namespace {
+
+// event_class() as a view (a literal or the event's own class= text): no string per record.
+std::string_view event_class_view(const collector::Event& e) {
+  const std::string_view op = e.operation ? std::string_view(*e.operation) : std::string_view();
+  if (op == "exec") return "exec";
+  if (op == "capable" ||
+      std::ranges::any_of(e.extra, [](const auto& kv) { return kv.first == "capname"; })) {
+    return "capability";
+  }
+  if (op == "signal") return "signal";
+  if (op == "ptrace") return "ptrace";
+  if (op.starts_with("dbus")) return "dbus";
+  if (op == "mount" || op == "umount" || op == "remount" || op == "pivotroot") return "mount";
+  if (starts_with_any(op, {"change_profile", "change_onexec", "change_hat"})) {
+    return "change_profile";
+  }
+  if (op.starts_with("userns")) return "userns";
+  if (op.starts_with("uring")) return "io_uring";
+  if (e.rule_class) {
+    const std::string_view c = *e.rule_class;
+    if (c == "net") return e.net_family == "unix" ? "unix" : "network";
+    if (c == "cap") return "capability";
+    if (c == "namespace") return "userns";
+    if (c == "posix_mqueue" || c == "sysv_mqueue") return "mqueue";
+    return c;
+  }
+  if (e.net_family) return *e.net_family == "unix" ? "unix" : "network";
+  for (auto n : kNetOps) {
+    if (op == n) return "network";
+  }
+  if (op.starts_with("profile_") || op == "status") return "status";
+  return "file";
+}
+
+std::string_view or_empty(const std::optional<std::string>& v) {
+  return v ? std::string_view(*v) : std::string_view();
+}
+
+}  // namespace
+
+std::string event_class(const collector::Event& e) {
+  return std::string(event_class_view(e));
+}
+
+void append_group_key(const collector::Event& e, std::string& out) {
+  constexpr char kSep = '\x1f';
+  const std::string_view cls = event_class_view(e);
+  out += or_empty(e.profile);
+  out += kSep;
+  out += cls;
+  out += kSep;
+  out += or_empty(e.operation);
+  out += kSep;
+  // The target, as group_key() builds it per class.
+  auto joined = [&](std::initializer_list<std::string_view> parts) {
+    bool first = true;
+    for (auto p : parts) {
+      if (!first) out += ' ';
+      out += p;
+      first = false;
+    }
+  };
+  if (cls == "capability") {
+    std::string_view target;
+    bool found = false;
+    for (const auto& [k, v] : e.extra) {
+      if (k == "capname") {
+        target = v;
+        found = true;
+      }
+    }
+    if (!found || target.empty()) target = or_empty(e.name);
+    out += target;
+  } else if (cls == "signal" || cls == "ptrace") {
+    out += e.peer ? std::string_view(*e.peer) : or_empty(e.peer_profile);
+    if (e.signal) {
+      out += ' ';
+      out += *e.signal;
+    }
+  } else if (cls == "network") {
+    joined({or_empty(e.net_family), or_empty(e.net_sock_type), or_empty(e.net_protocol)});
+  } else if (cls == "unix") {
+    joined(
+        {or_empty(e.net_sock_type), or_empty(e.net_addr), or_empty(e.peer_addr), or_empty(e.peer)});
+  } else if (cls == "dbus") {
+    joined({or_empty(e.dbus_bus), or_empty(e.dbus_path), or_empty(e.dbus_interface),
+            or_empty(e.dbus_member), or_empty(e.peer_profile)});
+  } else if (cls == "mount") {
+    joined({or_empty(e.name), or_empty(e.src_name), or_empty(e.fs_type), or_empty(e.flags)});
+  } else {
+    out += or_empty(e.name);
+    if (e.name2) {
+      out += " -> ";
+      out += *e.name2;
+    }
+  }
+  out += kSep;
+  out += e.denied_mask ? std::string_view(*e.denied_mask) : or_empty(e.requested_mask);
 }
 
 namespace {

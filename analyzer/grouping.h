@@ -39,6 +39,10 @@ struct GroupKey {
 /// A stable one-line text form of the key (fields joined by U+001F), for storage and hashing.
 [[nodiscard]] std::string to_string(const GroupKey& key);
 
+/// Appends `to_string(group_key(event))` to `out` without building the GroupKey: the bulk scan
+/// calls it once per record into one reused buffer.
+void append_group_key(const collector::Event& event, std::string& out);
+
 /// Whose userspace AppArmor records (USER_AVC, type 1107) are believed. Any process may send a
 /// USER_AVC through the audit socket; what it can not forge is the sender `uid=` the kernel
 /// attaches. Only the bus daemon (dbus-daemon, dbus-broker) mediates D-Bus, so only its uid and

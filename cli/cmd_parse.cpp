@@ -8,6 +8,7 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "collector/chunked_count.h"
 #include "collector/format.h"
 #include "collector/parser.h"
 #include "collector/reader.h"
@@ -23,17 +24,11 @@ constexpr std::string_view kUsage =
     "  (plain or .gz; no FILE or '-' reads stdin) and prints one result per record.\n"
     "  --format json        one JSON object per record (default)\n"
     "  --format aalogparse  libapparmor's test_multi layout, one block per line\n"
-    "  --count              only per-class totals\n";
+    "  --count              only per-class totals (a plain file on every core)\n";
 
 enum class Format { kJson, kAalogparse };
 
-struct Totals {
-  std::map<std::string, uint64_t, std::less<>> per_class;
-  uint64_t records = 0;
-  uint64_t invalid = 0;
-  uint64_t other = 0;
-  uint64_t lines = 0;
-};
+using Totals = collector::ClassCounts;
 
 void warn_invalid(std::ostream& err, const std::string& display, uint64_t line_no,
                   const collector::ParseError& error) {
@@ -42,49 +37,12 @@ void warn_invalid(std::ostream& err, const std::string& display, uint64_t line_n
   err << '\n';
 }
 
-// --count: the hot loop over whole logs. Lines are borrowed from the reader's buffer and one
-// Event is reused, so a record costs no allocation; classify_line() decides like parse_line().
-std::expected<void, collector::ReaderError> count_records(collector::LineReader& reader,
-                                                          const std::string& display,
-                                                          Totals& totals, std::ostream& err) {
-  Event event;
-  while (true) {
-    auto next = reader.next_view();
-    if (!next) return std::unexpected(next.error());
-    if (!*next) return {};
-    const collector::LineView& line = **next;
-    ++totals.lines;
-    if (reader.last_truncated()) {
-      ++totals.invalid;
-      err << "aatune: warning: " << display << ':' << line.line_no
-          << ": line longer than 1 MiB, skipped\n";
-      continue;
-    }
-    if (line.text.empty()) continue;
-    if (auto error = collector::classify_line(line.text, event)) {
-      if (error->kind == collector::ParseError::Kind::kInvalid) {
-        ++totals.invalid;
-        warn_invalid(err, display, line.line_no, *error);
-      } else {
-        ++totals.other;
-      }
-      continue;
-    }
-    ++totals.records;
-    const std::string_view cls = collector::record_class(event);
-    if (auto it = totals.per_class.find(cls); it != totals.per_class.end()) {
-      ++it->second;
-    } else {
-      totals.per_class.emplace(std::string(cls), 1);
-    }
-  }
-}
-
 }  // namespace
 
 int run_parse(const Invocation& inv) {
   Format format = Format::kJson;
   bool count = false;
+  const collector::CountOptions count_options;  // one thread per core
   std::vector<std::string> files;
   for (size_t i = 0; i < inv.args.size(); ++i) {
     const std::string& a = inv.args[i];
@@ -143,10 +101,17 @@ int run_parse(const Invocation& inv) {
     const std::string display = path == "-" ? "<stdin>" : path;
     const std::string base = path == "-" ? "-" : std::filesystem::path(path).filename().string();
     if (count) {
-      if (auto r = count_records(reader, display, totals, inv.err); !r) {
-        inv.err << "aatune: error: " << display << ": " << r.error().message << '\n';
+      // The chunked counter reads the file itself (on every core); it reports invalid records
+      // in file order, with exact line numbers, like the sequential loop below.
+      auto counted =
+          collector::count_records(path, count_options, [&](const collector::InvalidLine& invalid) {
+            warn_invalid(inv.err, display, invalid.line_no, invalid.error);
+          });
+      if (!counted) {
+        inv.err << "aatune: error: " << display << ": " << counted.error().message << '\n';
         return kExitUsage;
       }
+      totals += *counted;
       continue;
     }
     while (true) {

@@ -113,15 +113,14 @@ int run_status(const Invocation& inv) {
     inv.err << "aatune: error: " << db.error().message << '\n';
     return kExitUsage;
   }
-  store::GroupFilter all;
-  all.all = true;
-  auto groups = db->groups(all);
-  if (!groups) {
-    inv.err << "aatune: error: " << groups.error().message << '\n';
-    return kExitUsage;
-  }
-
   if (by_host) {
+    store::GroupFilter all;
+    all.all = true;
+    auto groups = db->groups(all);
+    if (!groups) {
+      inv.err << "aatune: error: " << groups.error().message << '\n';
+      return kExitUsage;
+    }
     // host -> profile -> (groups, events)
     std::map<std::string, std::map<std::string, std::pair<uint64_t, uint64_t>>> hosts;
     for (const auto& g : *groups) {
@@ -153,28 +152,29 @@ int run_status(const Invocation& inv) {
   }
 
   // "Decided" follows the profile on disk: a group decided about an older version of its
-  // profile's files is open again. Without a readable tree, decisions hold.
-  const auto tree = rules::read_profile_tree(profiles_dir);
-  std::map<std::string, std::string> hashes;
-  auto current_hash = [&](const std::string& profile) -> std::optional<std::string> {
-    if (!tree) return std::nullopt;
-    auto it = hashes.find(profile);
-    if (it == hashes.end())
-      it = hashes.emplace(profile, profile_content_hash(*tree, profile)).first;
-    return it->second;
+  // profile's files is open again. Without a readable tree, decisions hold. The tree is read only
+  // once a decision needs its hash (the store asks once per profile).
+  std::optional<std::optional<rules::ProfileTree>> tree;
+  store::SummaryFilter filter;
+  filter.profile_hash = [&](std::string_view profile) -> std::optional<std::string> {
+    if (!tree) {
+      auto t = rules::read_profile_tree(profiles_dir);
+      tree.emplace(t ? std::optional(std::move(*t)) : std::nullopt);
+    }
+    if (!*tree) return std::nullopt;
+    return profile_content_hash(**tree, profile);
   };
+  auto summaries = db->profile_summaries(filter);
+  if (!summaries) {
+    inv.err << "aatune: error: " << summaries.error().message << '\n';
+    return kExitUsage;
+  }
   const auto modes = loaded_modes(sysfs);
   std::map<std::string, ProfileRow> rows;
-  for (const auto& g : *groups) {
-    ProfileRow& r = rows[g.profile];
-    (store::is_open(g, g.decision ? current_hash(g.profile) : std::nullopt) ? r.open : r.decided) +=
-        1;
-    r.events += g.count;
-    if (g.last_seen && (!r.last_seen || *g.last_seen > *r.last_seen)) r.last_seen = g.last_seen;
-  }
-  for (auto& [p, r] : rows) {
-    const auto it = modes.find(p);
-    r.mode = it == modes.end() ? "unknown" : it->second;
+  for (const auto& s : *summaries) {
+    const auto it = modes.find(s.profile);
+    rows[s.profile] = ProfileRow{it == modes.end() ? "unknown" : it->second, s.open, s.decided,
+                                 s.events, s.last_seen};
   }
   if (json) {
     nlohmann::json j = nlohmann::json::array();

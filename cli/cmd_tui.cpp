@@ -52,6 +52,12 @@ constexpr std::string_view kUsage =
     "  Press ? in the TUI for the keys.\n";
 
 constexpr size_t kActivityBuckets = 8;
+// Records per group the groups screen analyses: the proposal needs one record's fields (and the
+// trust of its records); the count comes from the store (D-Bus groups excepted, see items()). The
+// Detail screen loads the evidence.
+constexpr size_t kSampleRecords = 3;
+// Records per group the Detail screen shows as evidence (as `aatune suggest` reads them).
+constexpr size_t kEvidenceRecords = 100;
 
 struct Options {
   std::string profiles = "/etc/apparmor.d";
@@ -140,48 +146,31 @@ class RealBackend final : public tui::Backend {
   }
 
   std::expected<std::vector<tui::ProfileRow>, std::string> profiles() override {
-    store::GroupFilter filter;
-    filter.all = true;
-    auto groups = db_.groups(filter);
-    if (!groups) return std::unexpected(groups.error().message);
-    std::optional<int64_t> lo;
-    std::optional<int64_t> hi;
-    for (const auto& g : *groups) {
-      if (g.last_seen) {
-        lo = std::min(lo.value_or(*g.last_seen), *g.last_seen);
-        hi = std::max(hi.value_or(*g.last_seen), *g.last_seen);
-      }
-    }
-    std::map<std::string, tui::ProfileRow> rows;
-    for (const auto& g : *groups) {
-      // Policy loads and removals are logged too; they are not denials and need nothing (the
-      // analyzer skips them the same way).
-      if (g.rule_class == "status") continue;
-      auto& r = rows[g.profile];
-      if (r.activity.empty()) {
-        r.name = g.profile;
-        r.activity.assign(kActivityBuckets, 0);
-      }
-      if (store::is_open(g, hash_of(g.profile)))
-        ++r.open;
-      else
-        ++r.decided;
-      if (g.last_seen) {
-        r.last_seen = std::max(r.last_seen.value_or(*g.last_seen), *g.last_seen);
-        const int64_t span = std::max<int64_t>(1, *hi - *lo);
-        const auto b = static_cast<size_t>((*g.last_seen - *lo) * (kActivityBuckets - 1) / span);
-        r.activity[std::min(b, kActivityBuckets - 1)] += g.count;
-      }
-    }
+    // One row per profile, aggregated by the store (never one row per group: a store of 1 M
+    // events holds ~100k groups). Policy loads are not denials; the store leaves them out. A
+    // profile's files are hashed only when one of its decisions could hold.
+    store::SummaryFilter filter;
+    filter.buckets = kActivityBuckets;
+    filter.profile_hash = [this](std::string_view p) -> std::optional<std::string> {
+      return hash_of(p);
+    };
+    auto summaries = db_.profile_summaries(filter);
+    if (!summaries) return std::unexpected(summaries.error().message);
     const analyzer::TreeView view(*tree_);
     std::vector<tui::ProfileRow> out;
-    for (auto& [name, r] : rows) {
-      if (r.open == 0) continue;
-      r.mode = !view.has_profile(name)       ? "absent"
-               : view.in_complain_mode(name) ? "complain"
-                                             : "enforce";
-      if (name.starts_with("libvirt-")) {
-        const auto it = names_.find(name.substr(8));
+    for (auto& s : *summaries) {
+      if (s.open == 0) continue;
+      tui::ProfileRow r;
+      r.name = std::move(s.profile);
+      r.open = s.open;
+      r.decided = s.decided;
+      r.last_seen = s.last_seen;
+      r.activity = std::move(s.activity);
+      r.mode = !view.has_profile(r.name)       ? "absent"
+               : view.in_complain_mode(r.name) ? "complain"
+                                               : "enforce";
+      if (r.name.starts_with("libvirt-")) {
+        const auto it = names_.find(r.name.substr(8));
         if (it != names_.end()) r.vm_name = it->second;
       }
       out.push_back(std::move(r));
@@ -196,11 +185,14 @@ class RealBackend final : public tui::Backend {
     filter.profile_hash = [this](std::string_view p) -> std::optional<std::string> {
       return hash_of(p);
     };
-    auto groups = db_.groups(filter);
+    auto groups = db_.profile_groups(filter);
     if (!groups) return std::unexpected(groups.error().message);
     std::vector<analyzer::LoggedEvent> events;
+    size_t expected = 0;
+    for (const auto& g : *groups) expected += std::min<uint64_t>(g.count, sample_size(g));
+    events.reserve(expected);  // an Event is large: no copies while growing
     for (const auto& g : *groups) {
-      auto evs = db_.events_of_group(g.key, 100);
+      auto evs = db_.events_of_group(g.key, sample_size(g));
       if (!evs) return std::unexpected(evs.error().message);
       for (auto& e : *evs) events.push_back({std::move(e), "store", 0});
     }
@@ -215,15 +207,42 @@ class RealBackend final : public tui::Backend {
     for (const auto& g : *groups) counts[g.key] = g.count;
     std::vector<tui::Item> out;
     for (const auto& p : a.proposals) {
-      tui::Item item{p, {}, {}, 0};
+      tui::Item item{p, {}, {}, 0, true};
       for (size_t gi : p.groups) {
         const auto& g = a.grouped.groups[gi];
         item.evidence.push_back(g);
         item.group_keys.push_back(analyzer::to_string(g.key));
         const auto c = counts.find(item.group_keys.back());
         item.count += c == counts.end() ? g.count : c->second;
+        // More records stored than sampled: the Detail screen fetches the rest.
+        if (c != counts.end() && c->second > g.count) item.evidence_complete = false;
       }
       out.push_back(std::move(item));
+    }
+    return out;
+  }
+
+  std::expected<std::vector<analyzer::Group>, std::string> evidence(
+      const tui::Item& item) override {
+    std::vector<analyzer::LoggedEvent> events;
+    std::vector<std::string> keys = item.group_keys;
+    std::ranges::sort(keys);
+    const auto [first, last] = std::ranges::unique(keys);
+    keys.erase(first, last);
+    for (const auto& key : keys) {
+      auto evs = db_.events_of_group(key, kEvidenceRecords);
+      if (!evs) return std::unexpected(evs.error().message);
+      for (auto& e : *evs) events.push_back({std::move(e), "store", 0});
+    }
+    // Grouped exactly as items() grouped the sample, so trusted and unverified records of one
+    // store group stay apart; only the groups this proposal answers are kept, in its order.
+    analyzer::Grouped grouped = analyzer::group_events(events, system_trust_policy());
+    std::vector<analyzer::Group> out;
+    for (const auto& want : item.evidence) {
+      const auto it = std::ranges::find_if(grouped.groups, [&](const analyzer::Group& g) {
+        return g.key == want.key && g.unverified == want.unverified;
+      });
+      out.push_back(it == grouped.groups.end() ? want : std::move(*it));
     }
     return out;
   }
@@ -333,6 +352,13 @@ class RealBackend final : public tui::Backend {
   }
 
  private:
+  // D-Bus denials arrive as USER_AVC records whose trust depends on each sender, so one store
+  // group can hold trusted and unverified records that the analyzer keeps apart: those groups
+  // are read as deeply as the evidence, so the proposals stay the same.
+  static size_t sample_size(const store::Group& g) {
+    return g.rule_class == "dbus" ? kEvidenceRecords : kSampleRecords;
+  }
+
   // The hash a decision about `profile` is tied to (cli/profile_hash.h): the same one that
   // status/list check, so an ignored group comes back once the profile's files change.
   std::string hash_of(std::string_view profile) const {

@@ -2,6 +2,7 @@
 // file), reassembles multi-record events, prints each new denial group once with its proposal and
 // explanation, keeps counting, stores everything, and reports every loss with a number.
 #include <linux/audit.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -11,12 +12,15 @@
 #include <cerrno>
 #include <charconv>
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <ostream>
@@ -24,6 +28,9 @@
 #include <span>
 #include <sstream>
 #include <string>
+#include <thread>
+#include <unordered_map>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -66,10 +73,10 @@ constexpr std::string_view kUsage =
     "  --quiet           only losses and the summary\n"
     "  Ctrl-C or SIGTERM stop cleanly: pending events are stored and a summary printed.\n";
 
-// Stored in batches so a TUI reading the store sees events within a fraction of a second while a
-// burst does not cost one transaction per record.
-constexpr auto kIngestInterval = std::chrono::milliseconds(200);
-constexpr size_t kIngestBatch = 1000;
+// Stored in batches (on the store's own thread) so a TUI reading the store sees events within a
+// fraction of a second while a burst does not cost one transaction per few records.
+constexpr auto kIngestInterval = std::chrono::milliseconds(50);
+constexpr size_t kIngestBatch = 2048;
 constexpr auto kCountUpdateInterval = std::chrono::seconds(1);
 constexpr auto kLossCheckInterval = std::chrono::seconds(1);
 constexpr auto kReadSlice = std::chrono::milliseconds(100);
@@ -377,22 +384,38 @@ bool is_denial(const collector::Event& ev) {
 bool profile_matches(const std::optional<std::string>& want, const collector::Event& ev) {
   if (!want) return true;
   if (!ev.profile) return false;
-  return *ev.profile == *want || ev.profile->starts_with(*want + "//");
+  const std::string_view p = *ev.profile;
+  return p.starts_with(*want) &&
+         (p.size() == want->size() || p.substr(want->size()).starts_with("//"));
 }
 
-ordered_json evidence_json(const analyzer::CorrelatedEvent& ce) {
+std::string dump_json(const ordered_json& j) {
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+// A JSON string exactly as ordered_json::dump writes it (invalid UTF-8 replaced).
+void append_json_string(std::string& out, std::string_view text) {
+  out += dump_json(ordered_json(text));
+}
+
+// `ce` is the evidence that arrived with the event; nullptr for a record that never has any.
+ordered_json evidence_json(const analyzer::CorrelatedEvent* ce) {
   ordered_json j = ordered_json::object();
+  if (ce == nullptr) {
+    j["companions"] = ordered_json::array();
+    return j;
+  }
   auto put = [&](const char* key, const std::optional<std::string>& v) {
     if (v) j[key] = *v;
   };
-  put("exe", ce.exe);
-  put("command", ce.command);
-  put("cwd", ce.cwd);
-  put("subject", ce.subject);
-  put("syscall", ce.syscall);
-  if (!ce.paths.empty()) j["paths"] = ce.paths;
+  put("exe", ce->exe);
+  put("command", ce->command);
+  put("cwd", ce->cwd);
+  put("subject", ce->subject);
+  put("syscall", ce->syscall);
+  if (!ce->paths.empty()) j["paths"] = ce->paths;
   auto& raw = j["companions"] = ordered_json::array();
-  for (const auto& c : ce.companions) raw.push_back(c.raw);
+  for (const auto& c : ce->companions) raw.push_back(c.raw);
   return j;
 }
 
@@ -413,9 +436,9 @@ ordered_json proposals_json(const analyzer::Analysis& a) {
   return out;
 }
 
-void print_group_text(std::ostream& out, size_t id, const analyzer::CorrelatedEvent& ce,
-                      const analyzer::GroupKey& key, const std::optional<analyzer::Analysis>& a) {
-  const auto& ev = ce.event;
+void print_group_text(std::ostream& out, size_t id, const collector::Event& ev,
+                      const analyzer::CorrelatedEvent* ce, const analyzer::GroupKey& key,
+                      const std::optional<analyzer::Analysis>& a) {
   out << '#' << id << ' ' << collector::to_string(ev.event) << ' ' << key.rule_class << ' '
       << key.operation;
   if (!key.target.empty()) out << ' ' << key.target;
@@ -424,9 +447,11 @@ void print_group_text(std::ostream& out, size_t id, const analyzer::CorrelatedEv
   std::string who;
   if (ev.comm) who += "comm " + *ev.comm;
   if (ev.pid) who += (who.empty() ? "" : ", ") + std::string("pid ") + std::to_string(*ev.pid);
-  if (ce.exe) who += (who.empty() ? "" : ", ") + std::string("exe ") + *ce.exe;
-  if (ce.command) who += (who.empty() ? "" : ", ") + std::string("cmd \"") + *ce.command + '"';
-  if (ce.cwd) who += (who.empty() ? "" : ", ") + std::string("cwd ") + *ce.cwd;
+  if (ce != nullptr && ce->exe) who += (who.empty() ? "" : ", ") + std::string("exe ") + *ce->exe;
+  if (ce != nullptr && ce->command) {
+    who += (who.empty() ? "" : ", ") + std::string("cmd \"") + *ce->command + '"';
+  }
+  if (ce != nullptr && ce->cwd) who += (who.empty() ? "" : ", ") + std::string("cwd ") + *ce->cwd;
   if (!who.empty()) out << "   by: " << who << '\n';
   if (!a) return;
   for (const auto& p : a->proposals) {
@@ -455,6 +480,8 @@ std::string loss_text(const collector::LossReport& r, const std::optional<uint32
   s << (r.serial_gaps + r.queue_dropped) << " record(s) lost: " << r.serial_gaps
     << " missing by serial (" << r.overflow_episodes << " receive-buffer overflow(s), ENOBUFS), "
     << r.queue_dropped << " dropped by our queue";
+  if (r.uncounted_tail)
+    s << ", and an unknown number more (no record arrived after the last ENOBUFS)";
   if (r.kernel_lost && lost_start) {
     s << ", kernel lost +"
       << (static_cast<int64_t>(*r.kernel_lost) - static_cast<int64_t>(*lost_start));
@@ -467,33 +494,152 @@ std::string loss_text(const collector::LossReport& r, const std::optional<uint32
 // ---------------------------------------------------------------------------------------------
 // The watcher
 
+// Stores batches on a thread of its own, so SQLite's work (and freeing the stored events) runs
+// next to parsing instead of after it. The queue is bounded: when the store falls behind, the
+// main thread waits here while the receive thread keeps the kernel's socket drained.
+class StoreWriter {
+ public:
+  explicit StoreWriter(store::Store& db) : db_(db) {
+    thread_ = std::jthread([this](std::stop_token stop) { run(std::move(stop)); });
+  }
+  StoreWriter(const StoreWriter&) = delete;
+  StoreWriter& operator=(const StoreWriter&) = delete;
+  ~StoreWriter() { finish(); }
+
+  /// Hands the first `count` records of `batch` over (waits while kMaxPendingBatches are
+  /// queued). Returns a stored batch to fill next (empty at first): its records are overwritten
+  /// in place, so their strings keep their capacity and a record costs no heap allocation.
+  std::vector<store::NewRecord> submit(std::vector<store::NewRecord> batch, size_t count) {
+    std::unique_lock lock(mutex_);
+    changed_.wait(lock, [&] { return pending_.size() < kMaxPendingBatches; });
+    pending_.emplace_back(std::move(batch), count);
+    changed_.notify_all();
+    if (spare_.empty()) return {};
+    auto out = std::move(spare_.back());
+    spare_.pop_back();
+    return out;
+  }
+
+  /// Stores everything submitted, then ends the thread. Idempotent.
+  void finish() {
+    if (!thread_.joinable()) return;
+    {
+      std::lock_guard lock(mutex_);
+      finishing_ = true;
+      changed_.notify_all();
+    }
+    thread_.join();
+  }
+
+  [[nodiscard]] uint64_t added() const {
+    std::lock_guard lock(mutex_);
+    return added_;
+  }
+  [[nodiscard]] uint64_t duplicates() const {
+    std::lock_guard lock(mutex_);
+    return duplicates_;
+  }
+  /// The first store error, if any; batches after it are discarded.
+  [[nodiscard]] std::optional<std::string> error() const {
+    std::lock_guard lock(mutex_);
+    return error_;
+  }
+
+ private:
+  static constexpr size_t kMaxPendingBatches = 4;
+
+  void run(const std::stop_token& /*stop*/) {
+    std::unique_lock lock(mutex_);
+    for (;;) {
+      changed_.wait(lock, [&] { return !pending_.empty() || finishing_; });
+      if (pending_.empty()) return;  // finishing_ and nothing left
+      auto [batch, count] = std::move(pending_.front());
+      pending_.pop_front();
+      const bool failed = error_.has_value();
+      lock.unlock();
+      std::optional<std::expected<store::IngestResult, store::StoreError>> r;
+      // Every event is parse_line() of its raw text; what watch changes (container and trust of
+      // a netlink record) the store keeps in columns of its own.
+      if (!failed) {
+        r = db_.ingest(std::span(batch.data(), count), {},
+                       store::IngestOptions{.events_parsed_from_raw = true});
+      }
+      lock.lock();
+      if (r && *r) {
+        added_ += (*r)->added;
+        duplicates_ += (*r)->duplicates;
+      } else if (r && !error_) {
+        error_ = r->error().message;
+      }
+      if (spare_.size() < kMaxPendingBatches) spare_.push_back(std::move(batch));
+      changed_.notify_all();
+    }
+  }
+
+  store::Store& db_;
+  mutable std::mutex mutex_;
+  std::condition_variable changed_;
+  std::deque<std::pair<std::vector<store::NewRecord>, size_t>> pending_;  ///< Batch, count.
+  std::vector<std::vector<store::NewRecord>> spare_;  ///< Stored batches, to be overwritten.
+  bool finishing_ = false;
+  uint64_t added_ = 0;
+  uint64_t duplicates_ = 0;
+  std::optional<std::string> error_;
+  std::jthread thread_;  ///< Last: started after, and joined before, everything it uses.
+};
+
+// A userspace message (USER_AVC from dbus-daemon, 1100–1199) and a record without an audit id
+// never get companions (the Correlator's contract), so they skip its pending map: during a burst
+// those moves of whole Events through its vectors were the largest cost per record.
+bool needs_correlation(const collector::Event& ev) {
+  return ev.audit_id && !(ev.record_type >= 1100 && ev.record_type <= 1199);
+}
+
 class Watcher {
  public:
   Watcher(const Options& opt, const Invocation& inv, store::Store& db,
           const analyzer::PolicyView* view)
-      : opt_(opt), inv_(inv), db_(db), view_(view) {
+      : opt_(opt), inv_(inv), writer_(db), view_(view) {
     analysis_options_.trust = system_trust_policy();
     if (inv.config != nullptr) analysis_options_.risky_paths = inv.config->risk;
+    batch_.reserve(kIngestBatch);
   }
+
+  /// The next record slot of the batch: a stored record to overwrite, or a new one.
+  store::NewRecord& next_record() {
+    if (used_ == batch_.size()) batch_.emplace_back();
+    return batch_[used_++];
+  }
+  /// Gives the slot next_record() returned last back.
+  void drop_last_record() { --used_; }
 
   void feed(Source& s, std::vector<Line>& lines, Clock::time_point now) {
     for (auto& line : lines) {
       if (collector::may_be_apparmor(line.text)) {
-        auto ev = collector::parse_line(line.text);
-        if (ev) {
+        // Parsed straight into its place in the store's batch: no Event is moved on the way
+        // unless it has to wait for its evidence.
+        store::NewRecord& rec = next_record();
+        const auto error = collector::parse_line_into(line.text, rec.event);
+        if (!error) {
+          collector::Event& ev = rec.event;
           if (s.kind == SourceKind::kNetlink) {
             // Read straight from the kernel, not from auditd's file.
-            ev->container = collector::Container::kNetlink;
-            if (ev->trust == collector::Trust::kAuditDaemon) ev->trust = collector::Trust::kKernel;
+            ev.container = collector::Container::kNetlink;
+            if (ev.trust == collector::Trust::kAuditDaemon) ev.trust = collector::Trust::kKernel;
           }
-          s.correlator.add_event(std::move(*ev), now);
+          if (needs_correlation(ev)) {
+            s.correlator.add_event(std::move(ev), now);
+            drop_last_record();
+          } else {
+            handle(s, rec, nullptr, now);
+          }
           continue;
         }
-        if (ev.error().kind == collector::ParseError::Kind::kInvalid) {
+        drop_last_record();
+        if (error->kind == collector::ParseError::Kind::kInvalid) {
           if (++invalid_ <= kMaxInvalidWarnings) {
             inv_.err << "aatune: warning: " << s.name << ": "
-                     << (ev.error().field.empty() ? "" : ev.error().field + ": ")
-                     << ev.error().message << '\n';
+                     << (error->field.empty() ? "" : error->field + ": ") << error->message << '\n';
           }
           continue;
         }
@@ -506,25 +652,28 @@ class Watcher {
   }
 
   void drain(Source& s, std::vector<analyzer::CorrelatedEvent> ready, Clock::time_point now) {
-    for (auto& ce : ready) handle(s, std::move(ce), now);
+    for (auto& ce : ready) {
+      store::NewRecord& rec = next_record();
+      rec.event = std::move(ce.event);
+      handle(s, rec, &ce, now);
+    }
   }
 
-  /// Stores the batch if it is due (or `force`). False on a store error (already reported).
+  /// Hands the batch to the store's thread if it is due (or `force`). False once the store
+  /// failed (the error is in store_error()).
   bool maybe_ingest(Clock::time_point now, bool force) {
-    if (batch_.empty()) return true;
-    if (!force && batch_.size() < kIngestBatch && now - last_ingest_ < kIngestInterval) return true;
-    auto r = db_.ingest(batch_);
-    last_ingest_ = now;
-    batch_.clear();
-    if (!r) {
-      inv_.err << "aatune: error: " << r.error().message << '\n';
-      store_failed_ = true;
-      return false;
+    if (used_ > 0 && (force || used_ >= kIngestBatch || now - last_ingest_ >= kIngestInterval)) {
+      batch_ = writer_.submit(std::move(batch_), used_);
+      used_ = 0;
+      batch_.reserve(kIngestBatch);
+      last_ingest_ = now;
     }
-    added_ += r->added;
-    duplicates_ += r->duplicates;
-    return true;
+    return !writer_.error();
   }
+
+  /// Everything handed over is stored (or failed). Then added()/duplicates() are final.
+  void finish_store() { writer_.finish(); }
+  [[nodiscard]] std::optional<std::string> store_error() const { return writer_.error(); }
 
   void print_count_updates(Clock::time_point now, bool force) {
     if (opt_.quiet || opt_.json) {
@@ -532,7 +681,7 @@ class Watcher {
       return;
     }
     for (auto it = dirty_.begin(); it != dirty_.end();) {
-      GroupState& g = groups_.at(*it);
+      GroupState& g = (it->first ? unverified_groups_ : groups_).at(it->second);
       if (g.count != g.printed && (force || now - g.printed_at >= kCountUpdateInterval)) {
         inv_.out << "  #" << g.id << " \u00d7" << g.count << '\n';
         g.printed = g.count;
@@ -548,6 +697,10 @@ class Watcher {
   }
 
   void flush_output() {
+    if (!json_buffer_.empty()) {
+      inv_.out.write(json_buffer_.data(), static_cast<std::streamsize>(json_buffer_.size()));
+      json_buffer_.clear();
+    }
     if (printed_) inv_.out.flush();
     printed_ = false;
   }
@@ -557,90 +710,107 @@ class Watcher {
   [[nodiscard]] uint64_t received() const { return received_; }
   [[nodiscard]] uint64_t other() const { return other_; }
   [[nodiscard]] uint64_t invalid() const { return invalid_; }
-  [[nodiscard]] size_t group_count() const { return groups_.size(); }
-  [[nodiscard]] uint64_t added() const { return added_; }
-  [[nodiscard]] uint64_t duplicates() const { return duplicates_; }
-  [[nodiscard]] bool store_failed() const { return store_failed_; }
+  [[nodiscard]] size_t group_count() const { return groups_.size() + unverified_groups_.size(); }
+  [[nodiscard]] uint64_t added() const { return writer_.added(); }
+  [[nodiscard]] uint64_t duplicates() const { return writer_.duplicates(); }
 
  private:
-  void handle(Source& s, analyzer::CorrelatedEvent ce, Clock::time_point now) {
+  /// Counts and shows `rec` (the last record of the batch, its event filled in). `evidence`
+  /// holds what arrived with it (its own event is moved out); nullptr for a record that never
+  /// has any.
+  void handle(const Source& s, store::NewRecord& rec, const analyzer::CorrelatedEvent* evidence,
+              Clock::time_point now) {
     ++received_;
-    const analyzer::GroupKey key = analyzer::group_key(ce.event);
-    std::string key_text = analyzer::to_string(key);
-    const bool wanted = is_denial(ce.event) && profile_matches(opt_.profile, ce.event);
-    const bool show = wanted && !done();
-    // The same trust decision as suggest/apply/tui (USER_AVC senders included).
-    const bool unverified = analyzer::is_unverified(ce.event, analysis_options_.trust);
-    // The event is moved into the batch unless it is printed below: a copy per record was the
-    // largest cost of a burst.
-    if (show && !opt_.quiet) {
-      batch_.push_back(store::NewRecord{s.name, 0, ce.event, key_text});
-    } else {
-      batch_.push_back(store::NewRecord{s.name, 0, std::move(ce.event), key_text});
-    }
-    if (!show) {
-      // Stored either way; past --max-events a wanted denial is not shown.
-      if (!wanted) ++other_;
+    const collector::Event& ev = rec.event;
+    rec.source = s.name;
+    rec.group_key.clear();
+    analyzer::append_group_key(ev, rec.group_key);
+    const bool wanted = is_denial(ev) && profile_matches(opt_.profile, ev);
+    if (!wanted) {
+      ++other_;  // Stored either way.
       return;
     }
+    // Past --max-events a wanted denial is stored, not shown.
+    if (done()) return;
     ++shown_;
-    // A forged line never joins a trusted group (the analyzer's rule, kept here too).
-    std::string display_key = key_text + (unverified ? "\x1funverified" : "");
-    auto [it, inserted] = groups_.try_emplace(std::move(display_key));
-    GroupState& g = it->second;
-    if (inserted) g.id = groups_.size();
-    ++g.count;
+    show_event(s, ev, evidence, rec.group_key, now);
+  }
 
+  void show_event(const Source& s, const collector::Event& ev,
+                  const analyzer::CorrelatedEvent* evidence, const std::string& key_text,
+                  Clock::time_point now) {
+    // The same trust decision as suggest/apply/tui (USER_AVC senders included); a forged line
+    // never joins a trusted group (the analyzer's rule, kept here too).
+    const bool unverified = analyzer::is_unverified(ev, analysis_options_.trust);
+    // Looked up by hash without building a second key: a trusted and an unverified group of the
+    // same key live in separate maps.
+    auto& groups = unverified ? unverified_groups_ : groups_;
+    auto [it, inserted] = groups.try_emplace(key_text);
+    GroupState& g = it->second;
+    if (inserted) g.id = groups_.size() + unverified_groups_.size();
+    ++g.count;
+    if (opt_.quiet) return;
+
+    // Analysed once per new group; later events only update its count.
     std::optional<analyzer::Analysis> analysis;
-    if (inserted && view_ && !opt_.quiet) {
-      const std::vector<analyzer::LoggedEvent> one{{ce.event, s.name, 0}};
+    if (inserted && view_) {
+      const std::vector<analyzer::LoggedEvent> one{{ev, s.name, 0}};
       analysis = analyzer::analyze(one, *view_, analysis_options_);
     }
     if (opt_.json) {
-      if (opt_.quiet) return;
-      ordered_json j;
-      j["group"] = g.id;
-      j["key"] = key_text;
-      j["new_group"] = inserted;
-      j["count"] = g.count;
-      j["source"] = s.name;
-      j["trust"] = collector::to_string(ce.event.trust);
-      j["unverified"] = unverified;
-      j["event"] = to_json(ce.event);
-      j["evidence"] = evidence_json(ce);
-      if (analysis) j["proposals"] = proposals_json(*analysis);
-      inv_.out << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+      // The object's own members are written directly and the lines collected for one write per
+      // drained batch: building and dumping a whole ordered_json per event doubled watch's CPU.
+      std::string& o = json_buffer_;
+      o += "{\"group\":";
+      o += std::to_string(g.id);
+      o += ",\"key\":";
+      append_json_string(o, key_text);
+      o += inserted ? ",\"new_group\":true,\"count\":" : ",\"new_group\":false,\"count\":";
+      o += std::to_string(g.count);
+      o += ",\"source\":";
+      append_json_string(o, s.name);
+      o += ",\"trust\":";
+      append_json_string(o, collector::to_string(ev.trust));
+      o += unverified ? ",\"unverified\":true,\"event\":" : ",\"unverified\":false,\"event\":";
+      o += dump_json(to_json(ev));
+      o += ",\"evidence\":";
+      o += evidence == nullptr ? std::string(R"({"companions":[]})")
+                               : dump_json(evidence_json(evidence));
+      if (analysis) {
+        o += ",\"proposals\":";
+        o += dump_json(proposals_json(*analysis));
+      }
+      o += "}\n";
       printed_ = true;
       return;
     }
-    if (opt_.quiet) return;
     if (inserted) {
-      print_group_text(inv_.out, g.id, ce, key, analysis);
+      print_group_text(inv_.out, g.id, ev, evidence, analyzer::group_key(ev), analysis);
       g.printed = g.count;
       g.printed_at = now;
       printed_ = true;
     } else {
-      dirty_.insert(it->first);
+      dirty_.insert({unverified, it->first});
     }
   }
 
   const Options& opt_;
   const Invocation& inv_;
-  store::Store& db_;
+  StoreWriter writer_;
   const analyzer::PolicyView* view_;
   analyzer::AnalyzeOptions analysis_options_;  ///< Trust policy and the config's risk entries.
-  std::map<std::string, GroupState> groups_;
-  std::set<std::string> dirty_;  ///< Groups whose count changed since it was printed.
+  std::unordered_map<std::string, GroupState> groups_;             ///< By key text.
+  std::unordered_map<std::string, GroupState> unverified_groups_;  ///< The same, unverified.
+  std::set<std::pair<bool, std::string>> dirty_;  ///< (unverified, key): count not printed yet.
   std::vector<store::NewRecord> batch_;
+  size_t used_ = 0;  ///< Records of batch_ in use; the rest are stored ones to overwrite.
   Clock::time_point last_ingest_ = Clock::now();
   uint64_t received_ = 0;
   uint64_t shown_ = 0;
   uint64_t other_ = 0;
   uint64_t invalid_ = 0;
-  uint64_t added_ = 0;
-  uint64_t duplicates_ = 0;
   bool printed_ = false;
-  bool store_failed_ = false;
+  std::string json_buffer_;  ///< --json lines not written yet (see flush_output()).
 };
 
 // Reports losses that grew since the last report; the totals go into the summary.
@@ -651,6 +821,7 @@ void report_losses(Source& s, std::ostream& err, ordered_json* summary) {
     const bool grew =
         r.overflow_episodes != s.reported.overflow_episodes ||
         r.serial_gaps != s.reported.serial_gaps || r.queue_dropped != s.reported.queue_dropped ||
+        (r.uncounted_tail && !s.reported.uncounted_tail) ||
         (r.kernel_lost && s.reported.kernel_lost && *r.kernel_lost != *s.reported.kernel_lost);
     if (grew && !summary) {
       err << "aatune: watch: loss on netlink: " << loss_text(r, s.kernel_lost_at_start) << '\n';
@@ -662,6 +833,7 @@ void report_losses(Source& s, std::ostream& err, ordered_json* summary) {
       j["serial_gaps"] = r.serial_gaps;
       j["queue_dropped"] = r.queue_dropped;
       j["overflow_episodes"] = r.overflow_episodes;
+      j["uncounted_tail"] = r.uncounted_tail;
       j["kernel_lost"] = r.kernel_lost && s.kernel_lost_at_start
                              ? ordered_json(static_cast<int64_t>(*r.kernel_lost) -
                                             static_cast<int64_t>(*s.kernel_lost_at_start))
@@ -703,8 +875,10 @@ std::string loss_summary_text(const ordered_json& losses) {
       out += std::to_string(j["lost"].get<uint64_t>()) + " lost (" +
              std::to_string(j["serial_gaps"].get<uint64_t>()) + " missing by serial after " +
              std::to_string(j["overflow_episodes"].get<uint64_t>()) + " ENOBUFS, " +
-             std::to_string(j["queue_dropped"].get<uint64_t>()) + " dropped by our queue), " +
-             "kernel lost " +
+             std::to_string(j["queue_dropped"].get<uint64_t>()) + " dropped by our queue" +
+             (j["uncounted_tail"].get<bool>() ? ", an unknown number more after the last ENOBUFS"
+                                              : "") +
+             "), kernel lost " +
              (j["kernel_lost"].is_null() ? std::string("unknown")
                                          : "+" + std::to_string(j["kernel_lost"].get<int64_t>()));
     } else if (j.contains("overwritten")) {
@@ -732,6 +906,16 @@ int run_watch(const Invocation& inv) {
     return kExitUsage;
   }
   const Options& opt = *parsed;
+
+  // Records are allocated on one thread (receive, parse) and freed on another (store), in
+  // batches of a few MiB. glibc would hand each freed batch back to the kernel and fault the
+  // pages in again for the next one: a quarter of watch's CPU during a burst. Keep up to
+  // kKeptFreeMemory of freed memory for reuse instead.
+  // (Not one arena for all threads: the receive thread must never wait for malloc's lock while
+  // a preempted parser holds it; one such stall under load overflowed the socket.)
+  constexpr int kKeptFreeMemory = 64 << 20;
+  (void)mallopt(M_TRIM_THRESHOLD, kKeptFreeMemory);
+  (void)mallopt(M_MMAP_THRESHOLD, 32 << 20);
 
   // Blocked before any source exists, so a Ctrl-C during start-up is not lost either.
   const BlockedSignals signals;
@@ -814,7 +998,7 @@ int run_watch(const Invocation& inv) {
       }
     }
     const auto now = Clock::now();
-    if (!watcher.maybe_ingest(now, false)) {
+    if (!watcher.maybe_ingest(now, false) && stop_reason.empty()) {
       stop_reason = "store failed";
       exit_code = kExitPermission;
     }
@@ -841,8 +1025,15 @@ int run_watch(const Invocation& inv) {
   }
   const auto end = Clock::now();
   for (auto& s : sources) watcher.drain(s, s.correlator.flush(), end);
-  if (!watcher.store_failed() && !watcher.maybe_ingest(end, true)) exit_code = kExitPermission;
+  (void)watcher.maybe_ingest(end, true);
+  watcher.finish_store();
+  if (const auto error = watcher.store_error()) {
+    inv.err << "aatune: error: " << *error << '\n';
+    exit_code = kExitPermission;
+    if (stop_reason.empty() || stop_reason.starts_with("reached")) stop_reason = "store failed";
+  }
   watcher.print_count_updates(end, true);
+  watcher.flush_output();
 
   ordered_json losses = ordered_json::object();
   for (auto& s : sources) report_losses(s, inv.err, &losses);

@@ -5,6 +5,7 @@
 #include <array>
 #include <cctype>
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 #include <optional>
 #include <span>
@@ -138,6 +139,49 @@ std::vector<std::string> with_config_defaults(const Command& command,
   return out;
 }
 
+// The value of `--name V` or `--name=V` (the last one wins, as in the commands' own parsing).
+std::optional<std::string> option_value(const std::vector<std::string>& args, std::string_view name) {
+  std::optional<std::string> value;
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--") break;
+    if (args[i] == name && i + 1 < args.size()) {
+      value = args[++i];
+    } else if (args[i].starts_with(name) && args[i].size() > name.size() &&
+               args[i][name.size()] == '=') {
+      value = args[i].substr(name.size() + 1);
+    }
+  }
+  return value;
+}
+
+// A store kept inside the profile tree is refused: reading the tree opens and closes the store's
+// `-wal`/`-shm` files, and closing any descriptor of a file drops every POSIX lock this process
+// holds on it, so SQLite's locks silently vanish under a concurrent writer (SIGBUS seen in tests).
+std::optional<std::string> store_inside_tree(const Command& command,
+                                             const std::vector<std::string>& args) {
+  const auto options = documented_options(command);
+  if (!std::ranges::binary_search(options, std::string("--profiles")) ||
+      !std::ranges::binary_search(options, std::string("--db"))) {
+    return std::nullopt;
+  }
+  std::optional<std::string> db = option_value(args, "--db");
+  if (!db) {
+    if (const char* env = std::getenv("AATUNE_DB"); env != nullptr && *env != '\0') db = env;
+  }
+  if (!db || *db == ":memory:") return std::nullopt;
+  const std::string tree = option_value(args, "--profiles").value_or("/etc/apparmor.d");
+  std::error_code ec;
+  const auto db_path = std::filesystem::weakly_canonical(std::filesystem::absolute(*db, ec), ec);
+  if (ec) return std::nullopt;
+  const auto tree_path =
+      std::filesystem::weakly_canonical(std::filesystem::absolute(tree, ec), ec);
+  if (ec) return std::nullopt;
+  const auto rel = db_path.lexically_relative(tree_path);
+  if (rel.empty() || *rel.begin() == "..") return std::nullopt;
+  return "the store '" + *db + "' is inside the profile tree '" + tree +
+         "': keep it outside (reading the tree would break the store's locks); pass another --db";
+}
+
 // A mistyped option close to a documented one ("--profils") gets "did you mean"; anything else is
 // left to the command, which knows its own syntax (and its undocumented compatibility spellings).
 std::optional<std::pair<std::string, std::string>> misspelt_option(
@@ -210,5 +254,9 @@ int main(int argc, char** argv) {
     ::setenv("AATUNE_DB", config->db.c_str(), 0);
   }
   const std::vector<std::string> configured = with_config_defaults(*it, rest, *config);
+  if (const auto inside = store_inside_tree(*it, configured)) {
+    std::cerr << "aatune " << it->name << ": error: " << *inside << '\n';
+    return aatune::cli::kExitUsage;
+  }
   return it->run(Invocation{configured, std::cout, std::cerr, &*config});
 }

@@ -34,6 +34,9 @@ struct LossReport {
   uint64_t serial_gaps = 0;    ///< Serials that never reached us: the exact count ENOBUFS hides.
   uint64_t queue_dropped = 0;  ///< Records our own bounded queue had to drop (exact).
   uint64_t overwritten = 0;    ///< kmsg: records the ring overwrote before we read them.
+  /// netlink: no record arrived after the last overflow. What it dropped has no later serial to
+  /// show the gap, so `serial_gaps` cannot count it: the loss is real, its number unknown.
+  bool uncounted_tail = false;
 };
 
 /// The kernel's audit_status.lost (records it dropped: rate limit, backlog), via AUDIT_GET.
@@ -106,6 +109,11 @@ class NetlinkSource {
   explicit NetlinkSource(int fd) : fd_(fd) {}
   int fd_ = -1;
   uint64_t overflow_episodes_ = 0;
+  /// Whether what the last overflow dropped is counted yet. ENOBUFS is reported before the
+  /// older records still queued are read, so only a record that arrives after the socket was
+  /// drained empty is certainly newer than every dropped one, and its serial shows them all.
+  enum class Tail { kCounted, kOverflowed, kDrained };
+  Tail tail_ = Tail::kCounted;
   SerialTracker serials_;
   std::vector<char> buffer_;
 };

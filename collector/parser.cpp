@@ -8,6 +8,9 @@
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
 #include <array>
 #include <charconv>
 #include <cstring>
@@ -64,6 +67,12 @@ bool starts_with(std::string_view s, size_t pos, std::string_view prefix) {
   return s.size() >= pos + prefix.size() && s.compare(pos, prefix.size(), prefix) == 0;
 }
 
+// The literal form: a compile-time length lets GCC inline the compare (see eq()).
+template <size_t N>
+bool starts_with(std::string_view s, size_t pos, const char (&prefix)[N]) {
+  return s.size() >= pos + N - 1 && std::memcmp(s.data() + pos, prefix, N - 1) == 0;
+}
+
 size_t skip_spaces(std::string_view s, size_t pos) {
   while (pos < s.size() && (s[pos] == ' ' || s[pos] == '\t')) ++pos;
   return pos;
@@ -75,6 +84,15 @@ bool all_digits(std::string_view s) {
 
 template <typename T>
 std::optional<T> to_number(std::string_view s) {
+  // Most numbers (pids, uids, ports, audit ids) are a few digits: up to 9 (18 for 64 bits) fit
+  // every T here, so a plain loop gives from_chars' result without its generality (a sign or any
+  // other character goes to from_chars, which decides).
+  constexpr size_t kSafeDigits = sizeof(T) >= 8 ? 18 : 9;
+  if (!s.empty() && s.size() <= kSafeDigits && std::ranges::all_of(s, is_digit)) {
+    T value{};
+    for (const char c : s) value = static_cast<T>(value * 10 + static_cast<T>(c - '0'));
+    return value;
+  }
   T value{};
   const auto* end = s.data() + s.size();
   const auto [ptr, ec] = std::from_chars(s.data(), end, value);
@@ -82,10 +100,13 @@ std::optional<T> to_number(std::string_view s) {
   return value;
 }
 
-bool valid_utf8(std::string_view s) {
+// `byte(i)` yields the i-th byte of a text of `size` bytes: the same check runs on plain values
+// and, without decoding them into a buffer first, on hex-encoded ones.
+template <typename ByteAt>
+bool valid_utf8_bytes(size_t size, ByteAt byte) {
   size_t i = 0;
-  while (i < s.size()) {
-    const auto c = static_cast<unsigned char>(s[i]);
+  while (i < size) {
+    const auto c = static_cast<unsigned char>(byte(i));
     if (c < 0x80) {
       ++i;
       continue;
@@ -104,9 +125,9 @@ bool valid_utf8(std::string_view s) {
     } else {
       return false;
     }
-    if (i + len > s.size()) return false;
+    if (i + len > size) return false;
     for (size_t k = 1; k < len; ++k) {
-      const auto cc = static_cast<unsigned char>(s[i + k]);
+      const auto cc = static_cast<unsigned char>(byte(i + k));
       if ((cc & 0xC0) != 0x80) return false;
       cp = (cp << 6) | (cc & 0x3F);
     }
@@ -118,6 +139,10 @@ bool valid_utf8(std::string_view s) {
     i += len;
   }
   return true;
+}
+
+bool valid_utf8(std::string_view s) {
+  return valid_utf8_bytes(s.size(), [s](size_t i) { return s[i]; });
 }
 
 // One pass over the line for the two whole-line facts the parser needs first: does it hold a NUL
@@ -152,22 +177,96 @@ LineBytes scan_line_bytes(std::string_view s) {
   return LineBytes{nul, (acc & 0x80) != 0};
 }
 
+// The end of the key that starts at `pos` (the first byte that is not a key character).
+size_t key_end(std::string_view s, size_t pos) {
+  const size_t n = s.size();
+#if defined(__SSE2__)
+  // 16 bytes per step: letters (case folded with 0x20), digits, '_' and '-'. Bytes >= 0x80 are
+  // negative in the signed compares and fall out of every range.
+  const __m128i fold = _mm_set1_epi8(0x20);
+  for (; pos + 16 <= n; pos += 16) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s.data() + pos));
+    const __m128i lower = _mm_or_si128(v, fold);
+    const __m128i alpha = _mm_and_si128(_mm_cmpgt_epi8(lower, _mm_set1_epi8('a' - 1)),
+                                        _mm_cmplt_epi8(lower, _mm_set1_epi8('z' + 1)));
+    const __m128i digit = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8('0' - 1)),
+                                        _mm_cmplt_epi8(v, _mm_set1_epi8('9' + 1)));
+    const __m128i other =
+        _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('_')), _mm_cmpeq_epi8(v, _mm_set1_epi8('-')));
+    const auto ok =
+        static_cast<unsigned>(_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(alpha, digit), other)));
+    if (ok != 0xFFFF) return pos + static_cast<size_t>(__builtin_ctz(~ok));
+  }
+#endif
+  while (pos < n && is_key_char(s[pos])) ++pos;
+  return pos;
+}
+
+// The end of a bare value that starts at `pos`: the first separator (see kSpaceBit) or
+// `terminator` (the quote closing a USER_AVC msg, or NUL, which a parsed line never holds).
+size_t value_end(std::string_view s, size_t pos, char terminator) {
+  const size_t n = s.size();
+#if defined(__SSE2__)
+  const __m128i term = _mm_set1_epi8(terminator);
+  for (; pos + 16 <= n; pos += 16) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s.data() + pos));
+    const __m128i stop =
+        _mm_or_si128(_mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(' ')),
+                                               _mm_cmpeq_epi8(v, _mm_set1_epi8('\t'))),
+                                  _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('\x1d')),
+                                               _mm_cmpeq_epi8(v, _mm_set1_epi8('\r')))),
+                     _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('\n')), _mm_cmpeq_epi8(v, term)));
+    const auto mask = static_cast<unsigned>(_mm_movemask_epi8(stop));
+    if (mask != 0) return pos + static_cast<size_t>(__builtin_ctz(mask));
+  }
+#endif
+  while (pos < n && !is_space(s[pos]) && s[pos] != terminator) ++pos;
+  return pos;
+}
+
+// s.find('"', from) for the short values of a record: one 16-byte compare settles most of them
+// without the call into memchr.
+size_t find_quote(std::string_view s, size_t from) {
+#if defined(__SSE2__)
+  if (from + 16 <= s.size()) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s.data() + from));
+    const auto mask =
+        static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8('"'))));
+    if (mask != 0) return from + static_cast<size_t>(__builtin_ctz(mask));
+    from += 16;
+  }
+#endif
+  return s.find('"', from);
+}
+
 int hex_value(char c) {
   return is_digit(c) ? c - '0' : c - 'A' + 10;
 }
 
+char hex_byte(std::string_view hex, size_t i) {
+  return static_cast<char>((hex_value(hex[2 * i]) << 4) | hex_value(hex[2 * i + 1]));
+}
+
+// Into `out`, reusing its capacity.
+void hex_decode_into(std::string& out, std::string_view hex) {
+  out.resize(hex.size() / 2);
+  for (size_t i = 0; i < out.size(); ++i) out[i] = hex_byte(hex, i);
+}
+
 std::string hex_decode(std::string_view hex) {
   std::string out;
-  out.resize(hex.size() / 2);
-  for (size_t i = 0; i < out.size(); ++i) {
-    out[i] = static_cast<char>((hex_value(hex[2 * i]) << 4) | hex_value(hex[2 * i + 1]));
-  }
+  hex_decode_into(out, hex);
   return out;
 }
 
+// UTF-8 check of what `hex` decodes to, without a buffer for the decoded bytes.
+bool valid_utf8_hex(std::string_view hex) {
+  return valid_utf8_bytes(hex.size() / 2, [hex](size_t i) { return hex_byte(hex, i); });
+}
+
 // IP protocol numbers as libapparmor names them (from netinet/in.h IPPROTO_*), so that
-// `protocol=6` reads "tcp" in both tools.
-std::string protocol_name(std::string_view number) {
+// `protocol=6` reads "tcp" in both tools. Written into `out` to reuse its capacity.
+void protocol_name_into(std::string& out, std::string_view number) {
   static constexpr std::array<std::pair<int, std::string_view>, 27> kProtocols{{
       {0, "ip"},         {1, "icmp"},   {2, "igmp"},    {4, "ipip"},      {6, "tcp"},
       {8, "egp"},        {12, "pup"},   {17, "udp"},    {22, "idp"},      {29, "tp"},
@@ -177,12 +276,23 @@ std::string protocol_name(std::string_view number) {
       {143, "ethernet"}, {255, "raw"},
   }};
   const auto value = to_number<unsigned>(number);
-  if (!value) return std::string(number);
-  for (const auto& [num, name] : kProtocols) {
-    if (static_cast<unsigned>(num) == *value) return std::string(name);
+  if (!value) {
+    out.assign(number);
+    return;
   }
-  if (*value == 262) return "mptcp";
-  return "unknown(" + std::to_string(*value) + ")";
+  for (const auto& [num, name] : kProtocols) {
+    if (static_cast<unsigned>(num) == *value) {
+      out.assign(name);
+      return;
+    }
+  }
+  if (*value == 262) {
+    out.assign("mptcp");
+    return;
+  }
+  std::array<char, 16> digits{};
+  const auto end = std::to_chars(digits.data(), digits.data() + digits.size(), *value).ptr;
+  out.assign("unknown(").append(digits.data(), end).append(")");
 }
 
 // The legacy AppArmor audit type numbers (linux/audit.h AUDIT_APPARMOR_*).
@@ -440,18 +550,166 @@ bool is_label(Field f) {
          f == Field::kPeer || f == Field::kName2;
 }
 
+// ---- writing into an Event -------------------------------------------------------------------
+
+using StringSlot = std::optional<std::string> Event::*;
+constexpr std::array<StringSlot, 34> kStringSlots{
+    &Event::audit_id,       &Event::operation,
+    &Event::rule_class,     &Event::info,
+    &Event::requested_mask, &Event::denied_mask,
+    &Event::profile,        &Event::ns,
+    &Event::peer_profile,   &Event::peer,
+    &Event::name,           &Event::name2,
+    &Event::comm,           &Event::attribute,
+    &Event::info_peer,      &Event::active_hat,
+    &Event::execpath,       &Event::net_family,
+    &Event::net_protocol,   &Event::net_sock_type,
+    &Event::net_local_addr, &Event::net_foreign_addr,
+    &Event::net_addr,       &Event::peer_addr,
+    &Event::dbus_bus,       &Event::dbus_path,
+    &Event::dbus_interface, &Event::dbus_member,
+    &Event::signal,         &Event::fs_type,
+    &Event::flags,          &Event::src_name,
+    &Event::host,           &Event::timestamp,
+};
+constexpr size_t kDistinctStringSlots = kStringSlots.size();
+static_assert(kDistinctStringSlots <= 64, "Fill keeps one bit per slot");
+
+// Every string the parser stores goes through here. A fresh Event is filled as usual. A reused
+// one (parse_line_into, classify_line) keeps the strings of the previous record engaged but
+// empty ("stale") so that assigning into them reuses their capacity; finish() resets the stale
+// ones this record did not write, so the result equals a parse into a fresh Event.
+class Fill {
+ public:
+  explicit Fill(Event& ev) : ev_(ev) {}
+
+  /// Clears `ev` for a new record, keeping the capacity of its strings and of `extra`.
+  void begin_reuse() {
+    Event& e = ev_;
+    e.event = EventType::kInvalid;
+    e.container = Container::kUnknown;
+    e.trust = Trust::kUnverified;
+    e.record_type = 0;
+    e.record_type_name.clear();
+    e.epoch.reset();
+    e.audit_msec.reset();
+    e.audit_sub_id.reset();
+    e.error_code.reset();
+    e.fsuid.reset();
+    e.ouid.reset();
+    e.pid.reset();
+    e.peer_pid.reset();
+    e.task.reset();
+    e.magic_token.reset();
+    e.parent.reset();
+    e.net_local_port.reset();
+    e.net_foreign_port.reset();
+    e.sender_uid.reset();
+    e.raw.clear();
+    stale_ = 0;
+    for (size_t i = 0; i < kDistinctStringSlots; ++i) {
+      if (auto& slot = e.*kStringSlots[i]) {
+        slot->clear();
+        stale_ |= uint64_t{1} << i;
+      }
+    }
+    extras_reused_ = true;
+    extras_used_ = 0;
+  }
+
+  /// True if this record wrote `slot`.
+  [[nodiscard]] bool has(const std::optional<std::string>& slot) const {
+    return slot.has_value() && (stale_ == 0 || (stale_ & bit_of(slot)) == 0);
+  }
+
+  /// The (empty) string to write `slot`'s value into.
+  std::string& set(std::optional<std::string>& slot) {
+    if (stale_ != 0) stale_ &= ~bit_of(slot);
+    if (slot) {
+      slot->clear();
+    } else {
+      slot.emplace();
+    }
+    return *slot;
+  }
+
+  void set(std::optional<std::string>& slot, std::string_view value) {
+    set(slot).assign(value.data(), value.size());
+  }
+
+  /// A new `extra` entry (empty key and value to fill in).
+  std::pair<std::string, std::string>& add_extra() {
+    auto& extra = ev_.extra;
+    if (!extras_reused_) return extra.emplace_back();
+    if (extras_used_ < extra.size()) {
+      auto& entry = extra[extras_used_++];
+      entry.first.clear();
+      entry.second.clear();
+      return entry;
+    }
+    ++extras_used_;
+    return extra.emplace_back();
+  }
+
+  [[nodiscard]] std::pair<std::string, std::string>& last_extra() {
+    return extras_reused_ ? ev_.extra[extras_used_ - 1] : ev_.extra.back();
+  }
+
+  /// Resets what the previous record left and this one did not write.
+  void finish() {
+    for (size_t i = 0; stale_ != 0 && i < kDistinctStringSlots; ++i) {
+      if ((stale_ & (uint64_t{1} << i)) != 0) (ev_.*kStringSlots[i]).reset();
+    }
+    stale_ = 0;
+    if (extras_reused_) ev_.extra.resize(extras_used_);
+    extras_reused_ = false;
+  }
+
+  /// Forgets everything (a record that failed before its body): a fresh Event but for `raw`.
+  void reset_keeping_raw() {
+    std::string raw = std::move(ev_.raw);
+    ev_ = Event{};
+    ev_.raw = std::move(raw);
+    stale_ = 0;
+    extras_reused_ = false;
+    extras_used_ = 0;
+  }
+
+  [[nodiscard]] Event& ev() { return ev_; }
+
+ private:
+  [[nodiscard]] uint64_t bit_of(const std::optional<std::string>& slot) const {
+    for (size_t i = 0; i < kDistinctStringSlots; ++i) {
+      if (&(ev_.*kStringSlots[i]) == &slot) return uint64_t{1} << i;
+    }
+    return 0;
+  }
+
+  Event& ev_;
+  uint64_t stale_ = 0;  ///< Bit i: kStringSlots[i] holds nothing of this record yet.
+  bool extras_reused_ = false;
+  size_t extras_used_ = 0;
+};
+
 // ---- the record parser -----------------------------------------------------------------------
 
 class RecordParser {
  public:
   /// `lean`: run every check but keep only what the event type and record_class() need (the
   /// counting path); the other values are validated and dropped instead of being allocated.
-  explicit RecordParser(Event& event, bool line_has_high_bit, bool lean = false)
-      : event_(event), check_utf8_(line_has_high_bit), lean_(lean) {}
+  explicit RecordParser(Fill& fill, bool line_has_high_bit, bool lean = false)
+      : fill_(fill), event_(fill.ev()), check_utf8_(line_has_high_bit), lean_(lean) {}
 
   /// Parses key=value pairs of `s` from `pos`. With `terminator` (the `'` closing a USER_AVC
   /// msg), stops after it and sets `closed`. False on error (see error()).
-  bool parse_keys(std::string_view s, size_t& pos, char terminator, bool& closed) {
+  bool parse_keys(std::string_view s, size_t& pos_out, char terminator, bool& closed) {
+    // The scan runs on a local copy: through the reference every step was a store to memory.
+    size_t pos = pos_out;
+    struct WriteBack {
+      size_t& out;
+      const size_t& value;
+      ~WriteBack() { out = value; }
+    } write_back{pos_out, pos};
     const size_t n = s.size();
     while (true) {
       while (pos < n && is_space(s[pos])) ++pos;
@@ -462,20 +720,21 @@ class RecordParser {
         return true;
       }
       const size_t key_start = pos;
-      while (pos < n && is_key_char(s[pos])) ++pos;
+      pos = key_end(s, pos);
       if (pos == key_start || pos >= n || s[pos] != '=') {
         // `subj=/usr/sbin/cupsd (enforce)`: the mode suffix is unquoted and follows a space.
         if (eq(last_key_, "subj") && s[key_start] == '(' && saw_extra_) {
           pos = key_start;
           while (pos < n && !is_space(s[pos]) && s[pos] != terminator) ++pos;
           if (!lean_) {
-            event_.extra.back().second += ' ';
-            event_.extra.back().second.append(s.substr(key_start, pos - key_start));
+            std::string& subj = fill_.last_extra().second;
+            subj += ' ';
+            subj.append(s.substr(key_start, pos - key_start));
           }
           continue;
         }
         // libapparmor keeps the unparsed remainder as `info`; so do we, for the user to see.
-        event_.info = std::string(s.substr(key_start));
+        fill_.set(event_.info, s.substr(key_start));
         return fail("", "unexpected text '" + excerpt(s.substr(key_start)) +
                             "' where key=value was expected");
       }
@@ -485,7 +744,7 @@ class RecordParser {
       bool quoted = false;
       if (pos < n && s[pos] == '"') {
         // No escapes inside quotes: a value holding '"' is always hex-encoded (records.md §1.2).
-        const size_t close = s.find('"', pos + 1);
+        const size_t close = find_quote(s, pos + 1);
         if (close == std::string_view::npos) {
           return fail(std::string(key), "unterminated quote in " + std::string(key) + "=");
         }
@@ -502,7 +761,7 @@ class RecordParser {
         continue;
       } else {
         const size_t start = pos;
-        while (pos < n && !is_space(s[pos]) && s[pos] != terminator) ++pos;
+        pos = value_end(s, pos, terminator);
         value = s.substr(start, pos - start);
       }
       last_key_ = key;
@@ -530,36 +789,40 @@ class RecordParser {
     return out;
   }
 
-  // Decodes and checks one string value into `out`; with `out` null (lean mode) it only checks,
-  // so both modes accept and reject exactly the same records.
-  bool check_string(Field f, std::string_view key, std::string_view value, bool quoted,
-                    std::string* out) {
+  // kInvalid: the check failed (see error()). A plain enum, not std::optional: the optional's
+  // two-part return went through the stack and stalled on store forwarding in the hot loop.
+  enum class Encoding : uint8_t { kInvalid, kPlain, kHex };
+
+  // Checks one string value: both modes (lean or not) accept and reject exactly the same records,
+  // and nothing is written before the check passed (a failed record keeps its earlier fields).
+  Encoding check_string(Field f, std::string_view key, std::string_view value, bool quoted) {
     if (!quoted && is_untrusted(f) && !value.empty() &&
         std::ranges::all_of(value, [](char c) { return is_upper_hex(c); })) {
-      if (value.size() % 2 != 0) {
-        return fail(std::string(key), "odd-length hex value in " + std::string(key) + "=");
+      if (value.size() % 2 != 0) return fail_value(key, "odd-length hex value in ", "=");
+      if (is_label(f) && !valid_utf8_hex(value)) {
+        return fail_value(key, "hex value of ", "= is not a label (invalid UTF-8)");
       }
-      if (out == nullptr && !is_label(f)) return true;
-      std::string& decoded = out != nullptr ? *out : scratch_;
-      decoded = hex_decode(value);
-      if (is_label(f) && !valid_utf8(decoded)) {
-        return fail(std::string(key),
-                    "hex value of " + std::string(key) + "= is not a label (invalid UTF-8)");
-      }
-      return true;
+      return Encoding::kHex;
     }
-    if (check_utf8_ && !valid_utf8(value)) {
-      return fail(std::string(key), "invalid UTF-8 in " + std::string(key) + "=");
-    }
-    if (out != nullptr) out->assign(value.data(), value.size());
-    return true;
+    if (check_utf8_ && !valid_utf8(value)) return fail_value(key, "invalid UTF-8 in ", "=");
+    return Encoding::kPlain;
   }
 
-  std::optional<std::string> string_value(Field f, std::string_view key, std::string_view value,
-                                          bool quoted) {
-    std::string out;
-    if (!check_string(f, key, value, quoted, &out)) return std::nullopt;
-    return out;
+  // Out of line: the message building would otherwise bloat the hot check's stack frame.
+  [[gnu::cold, gnu::noinline]] Encoding fail_value(std::string_view key, std::string_view before,
+                                                   std::string_view after) {
+    std::string message(before);
+    message.append(key).append(after);
+    fail(std::string(key), std::move(message));
+    return Encoding::kInvalid;
+  }
+
+  static void decode_into(std::string& out, std::string_view value, Encoding encoding) {
+    if (encoding == Encoding::kHex) {
+      hex_decode_into(out, value);
+    } else {
+      out.assign(value.data(), value.size());
+    }
   }
 
   // The fields record_class() reads; everything else is dropped in lean mode.
@@ -578,10 +841,21 @@ class RecordParser {
 
   bool string_into(std::optional<std::string>& slot, Field f, std::string_view key,
                    std::string_view value, bool quoted) {
-    if (lean_ && !kept_when_lean(f)) return check_string(f, key, value, quoted, nullptr);
-    auto v = string_value(f, key, value, quoted);
-    if (!v) return false;
-    slot = std::move(*v);
+    const Encoding encoding = check_string(f, key, value, quoted);
+    if (encoding == Encoding::kInvalid) return false;
+    if (!lean_ || kept_when_lean(f)) decode_into(fill_.set(slot), value, encoding);
+    return true;
+  }
+
+  // An entry of `extra`; `prefix` goes before the key.
+  bool extra_into(Field f, std::string_view prefix, std::string_view key, std::string_view value,
+                  bool quoted) {
+    const Encoding encoding = check_string(f, key, value, quoted);
+    if (encoding == Encoding::kInvalid) return false;
+    if (lean_) return true;
+    auto& [k, v] = fill_.add_extra();
+    k.assign(prefix).append(key);
+    decode_into(v, value, encoding);
     return true;
   }
 
@@ -595,14 +869,9 @@ class RecordParser {
         return true;
       }
       saw_extra_ = true;
-      if (lean_) return check_string(Field::kUnknown, key, value, quoted, nullptr);
-      auto v = string_value(Field::kUnknown, key, value, quoted);
-      if (!v) return false;
       const bool enriched =
           std::ranges::all_of(key, [](char c) { return !(c >= 'a' && c <= 'z'); });
-      event_.extra.emplace_back(enriched ? std::string(key) : "sender_" + std::string(key),
-                                std::move(*v));
-      return true;
+      return extra_into(Field::kUnknown, enriched ? "" : "sender_", key, value, quoted);
     }
     const Field f = field_of(key);
     switch (f) {
@@ -680,7 +949,7 @@ class RecordParser {
         return string_into(event_.net_sock_type, f, key, value, quoted);
       case Field::kProtocol:
         if (!quoted && all_digits(value)) {
-          if (!lean_) event_.net_protocol = protocol_name(value);
+          if (!lean_) protocol_name_into(fill_.set(event_.net_protocol), value);
           return true;
         }
         return string_into(event_.net_protocol, f, key, value, quoted);
@@ -722,18 +991,14 @@ class RecordParser {
         break;
     }
     saw_extra_ = true;
-    if (lean_) return check_string(f, key, value, quoted, nullptr);
-    auto v = string_value(f, key, value, quoted);
-    if (!v) return false;
-    event_.extra.emplace_back(std::string(key), std::move(*v));
-    return true;
+    return extra_into(f, "", key, value, quoted);
   }
 
+  Fill& fill_;
   Event& event_;
   bool check_utf8_;
   bool lean_;
   bool saw_extra_ = false;  ///< An `extra` entry was (or, lean, would have been) added.
-  std::string scratch_;     ///< Lean mode's buffer for decoding hex labels to check them.
   std::optional<ParseError> error_;
   std::string_view last_key_;
   bool saw_apparmor_ = false;
@@ -746,7 +1011,7 @@ class RecordParser {
 // ---- containers ------------------------------------------------------------------------------
 
 // `audit(1279948288.415:39):` at `pos`; fills the event's header fields.
-bool parse_audit_id(std::string_view s, size_t& pos, Event& ev, bool lean) {
+bool parse_audit_id(std::string_view s, size_t& pos, Fill& fill, bool lean) {
   if (!starts_with(s, pos, "audit(")) return false;
   size_t p = pos + 6;
   auto digits = [&](size_t& q) {
@@ -766,7 +1031,8 @@ bool parse_audit_id(std::string_view s, size_t& pos, Event& ev, bool lean) {
   const auto ms = to_number<uint32_t>(msec);
   const auto sub = to_number<uint32_t>(serial);
   if (!epoch || !ms || !sub) return false;
-  if (!lean) ev.audit_id = std::string(s.substr(pos + 6, p - pos - 6));
+  Event& ev = fill.ev();
+  if (!lean) fill.set(ev.audit_id, s.substr(pos + 6, p - pos - 6));
   ev.epoch = *epoch;
   ev.audit_msec = *ms;
   ev.audit_sub_id = *sub;
@@ -866,11 +1132,11 @@ enum class EnvelopeResult { kOk, kNotRecord, kBadAuditId, kUnknownPrefix };
 
 // After a kernel text prefix (dmesg stamp / "kernel:" / kmsg): `[stamp] [audit: ][type=N ]audit(…):
 // `.
-EnvelopeResult parse_kernel_text(std::string_view s, size_t pos, Envelope& env, Event& ev,
+EnvelopeResult parse_kernel_text(std::string_view s, size_t pos, Envelope& env, Fill& fill,
                                  bool allow_bare_body) {
   pos = skip_spaces(s, pos);
   if (auto stamp = parse_dmesg_stamp(s, pos)) {
-    if (!env.lean && !ev.timestamp) ev.timestamp = std::string(*stamp);
+    if (!env.lean && !fill.has(fill.ev().timestamp)) fill.set(fill.ev().timestamp, *stamp);
     pos = skip_spaces(s, pos);
   }
   if (starts_with(s, pos, "audit: ")) pos = skip_spaces(s, pos + 7);
@@ -886,7 +1152,7 @@ EnvelopeResult parse_kernel_text(std::string_view s, size_t pos, Envelope& env, 
     pos = p;
   }
   if (starts_with(s, pos, "audit(")) {
-    if (!parse_audit_id(s, pos, ev, env.lean)) return EnvelopeResult::kBadAuditId;
+    if (!parse_audit_id(s, pos, fill, env.lean)) return EnvelopeResult::kBadAuditId;
     env.has_header = true;
     env.body = pos;
     return EnvelopeResult::kOk;
@@ -899,7 +1165,7 @@ EnvelopeResult parse_kernel_text(std::string_view s, size_t pos, Envelope& env, 
   return EnvelopeResult::kNotRecord;
 }
 
-EnvelopeResult parse_envelope(std::string_view s, Envelope& env, Event& ev) {
+EnvelopeResult parse_envelope(std::string_view s, Envelope& env, Fill& fill) {
   size_t pos = 0;
   // journalctl -o export: MESSAGE=<kmsg text>, or MESSAGE=AVC <body> from the audit transport.
   if (starts_with(s, 0, "MESSAGE=")) {
@@ -914,7 +1180,7 @@ EnvelopeResult parse_envelope(std::string_view s, Envelope& env, Event& ev) {
         return EnvelopeResult::kOk;
       }
     }
-    return parse_kernel_text(s, pos, env, ev, false);
+    return parse_kernel_text(s, pos, env, fill, false);
   }
   // /dev/kmsg: `5,364,2875192,-;audit: type=1400 …`
   if (!s.empty() && is_digit(s[0])) {
@@ -928,7 +1194,7 @@ EnvelopeResult parse_envelope(std::string_view s, Envelope& env, Event& ev) {
     if (commas >= 3 && p < s.size() && s[p] == ';') {
       env.container = Container::kDmesg;
       env.trust = Trust::kKernel;
-      return parse_kernel_text(s, p + 1, env, ev, false);
+      return parse_kernel_text(s, p + 1, env, fill, false);
     }
   }
   // auditd: `[node=NAME ]type=NAME msg=audit(…): body`
@@ -947,7 +1213,7 @@ EnvelopeResult parse_envelope(std::string_view s, Envelope& env, Event& ev) {
     p = skip_spaces(s, p);
     if (starts_with(s, p, "msg=")) {
       p += 4;
-      if (!parse_audit_id(s, p, ev, env.lean)) return EnvelopeResult::kBadAuditId;
+      if (!parse_audit_id(s, p, fill, env.lean)) return EnvelopeResult::kBadAuditId;
       env.has_header = true;
       env.body = p;
       return EnvelopeResult::kOk;
@@ -956,7 +1222,7 @@ EnvelopeResult parse_envelope(std::string_view s, Envelope& env, Event& ev) {
     if (starts_with(s, p, "audit(")) {
       env.container = Container::kNetlink;
       env.trust = Trust::kKernel;
-      if (!parse_audit_id(s, p, ev, env.lean)) return EnvelopeResult::kBadAuditId;
+      if (!parse_audit_id(s, p, fill, env.lean)) return EnvelopeResult::kBadAuditId;
       env.has_header = true;
       env.body = p;
       return EnvelopeResult::kOk;
@@ -968,25 +1234,25 @@ EnvelopeResult parse_envelope(std::string_view s, Envelope& env, Event& ev) {
   if (starts_with(s, 0, "audit: ")) {
     env.container = Container::kDmesg;
     env.trust = Trust::kKernel;
-    return parse_kernel_text(s, 0, env, ev, false);
+    return parse_kernel_text(s, 0, env, fill, false);
   }
   if (starts_with(s, 0, "[")) {
     env.container = Container::kDmesg;
     env.trust = Trust::kKernel;
     size_t p = 0;
     if (!parse_dmesg_stamp(s, p)) return EnvelopeResult::kUnknownPrefix;
-    return parse_kernel_text(s, 0, env, ev, false);
+    return parse_kernel_text(s, 0, env, fill, false);
   }
   if (starts_with(s, 0, "audit(") || starts_with(s, 0, "apparmor=")) {
     env.container = Container::kBare;
     env.trust = Trust::kUnverified;
-    return parse_kernel_text(s, 0, env, ev, true);
+    return parse_kernel_text(s, 0, env, fill, true);
   }
   // syslog: `<time> [host ]program[pid]: text`
   size_t p = 0;
   const auto stamp = parse_syslog_time(s, p);
   if (!stamp) return EnvelopeResult::kUnknownPrefix;
-  if (!env.lean) ev.timestamp = std::string(*stamp);
+  if (!env.lean) fill.set(fill.ev().timestamp, *stamp);
   p = skip_spaces(s, p);
   auto token = [&]() {
     const size_t start = p;
@@ -997,7 +1263,7 @@ EnvelopeResult parse_envelope(std::string_view s, Envelope& env, Event& ev) {
   };
   std::string_view program = token();
   if (!program.ends_with(':')) {
-    if (!env.lean) ev.host = std::string(program);
+    if (!env.lean) fill.set(fill.ev().host, program);
     program = token();
     if (!program.ends_with(':')) return EnvelopeResult::kNotRecord;
   }
@@ -1010,7 +1276,7 @@ EnvelopeResult parse_envelope(std::string_view s, Envelope& env, Event& ev) {
   // could be `logger` output and is unverified.
   const bool kernel = program == "kernel" || program.starts_with("kern.");
   env.trust = kernel ? Trust::kKernel : Trust::kUnverified;
-  return parse_kernel_text(s, p, env, ev, true);
+  return parse_kernel_text(s, p, env, fill, true);
 }
 
 ParseError not_apparmor(std::string message) {
@@ -1019,28 +1285,79 @@ ParseError not_apparmor(std::string message) {
 
 }  // namespace
 
+namespace {
+
+// The prefilter's needles (see may_be_apparmor).
+constexpr std::string_view kLowerNeedle = "apparmor=";
+constexpr std::string_view kUpperNeedle = "APPARMOR";
+constexpr std::string_view kLegacyNeedle = "150";
+
+// Confirms a candidate position found by the first/last-byte test.
+[[gnu::always_inline]] inline bool needle_at(const char* data, size_t size, size_t i) {
+  return (i + kLowerNeedle.size() <= size &&
+          std::memcmp(data + i, kLowerNeedle.data(), kLowerNeedle.size()) == 0) ||
+         (i + kUpperNeedle.size() <= size &&
+          std::memcmp(data + i, kUpperNeedle.data(), kUpperNeedle.size()) == 0) ||
+         (i > 0 && i + kLegacyNeedle.size() <= size && (data[i - 1] == '=' || data[i - 1] == '[') &&
+          std::memcmp(data + i, kLegacyNeedle.data(), kLegacyNeedle.size()) == 0);
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+// 32 positions per step. Sets `i` to where it stopped; true if a needle was confirmed.
+[[gnu::target("avx2")]] bool scan_avx2(const char* data, size_t size, size_t& i) {
+  const __m256i a = _mm256_set1_epi8('a');
+  const __m256i eq = _mm256_set1_epi8('=');
+  const __m256i big_a = _mm256_set1_epi8('A');
+  const __m256i big_r = _mm256_set1_epi8('R');
+  const __m256i one = _mm256_set1_epi8('1');
+  const __m256i zero = _mm256_set1_epi8('0');
+  // Loads reach i + 31 + 8 (the last byte of "apparmor="): stop 40 bytes before the end.
+  for (; i + 40 <= size; i += 32) {
+    const __m256i first = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(data + i));
+    const __m256i hits = _mm256_or_si256(
+        _mm256_or_si256(
+            _mm256_and_si256(
+                _mm256_cmpeq_epi8(first, a),
+                _mm256_cmpeq_epi8(
+                    _mm256_loadu_si256(reinterpret_cast<const __m256i*>(data + i + 8)), eq)),
+            _mm256_and_si256(
+                _mm256_cmpeq_epi8(first, big_a),
+                _mm256_cmpeq_epi8(
+                    _mm256_loadu_si256(reinterpret_cast<const __m256i*>(data + i + 7)), big_r))),
+        _mm256_and_si256(
+            _mm256_cmpeq_epi8(first, one),
+            _mm256_cmpeq_epi8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(data + i + 2)),
+                              zero)));
+    auto mask = static_cast<uint32_t>(_mm256_movemask_epi8(hits));
+    while (mask != 0) {
+      if (needle_at(data, size, i + static_cast<size_t>(__builtin_ctz(mask)))) return true;
+      mask &= mask - 1;
+    }
+  }
+  return false;
+}
+
+bool have_avx2() {
+  return __builtin_cpu_supports("avx2") != 0;
+}
+#endif
+
+}  // namespace
+
 bool may_be_apparmor(std::string_view line) {
   // Every AppArmor record holds `apparmor=` (1400/1107), `APPARMOR` (type names) or a legacy
   // type number `150x`. This runs on every line of a log, so it is one SIMD pass: compare the
-  // first and last byte of each needle at once (16 positions per step) and confirm the rare
-  // candidates with memcmp.
-  static constexpr std::string_view kLower = "apparmor=";
-  static constexpr std::string_view kUpper = "APPARMOR";
-  static constexpr std::string_view kLegacy = "150";
+  // first and last byte of each needle at once (32 or 16 positions per step) and confirm the
+  // rare candidates with memcmp.
   const char* data = line.data();
   const size_t size = line.size();
-  auto confirm = [&](size_t i) {
-    return (i + kLower.size() <= size &&
-            std::memcmp(data + i, kLower.data(), kLower.size()) == 0) ||
-           (i + kUpper.size() <= size &&
-            std::memcmp(data + i, kUpper.data(), kUpper.size()) == 0) ||
-           (i > 0 && i + kLegacy.size() <= size && (data[i - 1] == '=' || data[i - 1] == '[') &&
-            std::memcmp(data + i, kLegacy.data(), kLegacy.size()) == 0);
-  };
   size_t i = 0;
+#if defined(__x86_64__) && defined(__GNUC__)
+  if (size >= 40 && have_avx2() && scan_avx2(data, size, i)) return true;
+#endif
 #if defined(__SSE2__)
   // Loads reach i + 15 + 8 (the last byte of "apparmor="), so stop 24 bytes before the end.
-  if (size >= 24) {
+  if (size >= i + 24) {
     const __m128i a = _mm_set1_epi8('a');
     const __m128i eq = _mm_set1_epi8('=');
     const __m128i big_a = _mm_set1_epi8('A');
@@ -1059,34 +1376,33 @@ bool may_be_apparmor(std::string_view line) {
           _mm_and_si128(_mm_cmpeq_epi8(first, one), _mm_cmpeq_epi8(last2, zero)));
       auto mask = static_cast<unsigned>(_mm_movemask_epi8(hits));
       while (mask != 0) {
-        if (confirm(i + static_cast<size_t>(__builtin_ctz(mask)))) return true;
+        if (needle_at(data, size, i + static_cast<size_t>(__builtin_ctz(mask)))) return true;
         mask &= mask - 1;
       }
     }
   }
 #endif
   for (; i < size; ++i) {
-    if ((data[i] == 'a' || data[i] == 'A' || data[i] == '1') && confirm(i)) return true;
+    if ((data[i] == 'a' || data[i] == 'A' || data[i] == '1') && needle_at(data, size, i)) {
+      return true;
+    }
   }
   return false;
 }
 
 namespace {
 
-// Fills `ev` in place (the Event is large; moving it around costs more than parsing it). On error
-// `ev` holds the partial record and its event is kInvalid.
+// Fills the event in place (the Event is large; moving it around costs more than parsing it). On
+// error it holds the partial record and its event is kInvalid.
 // `lean` keeps only what classify_line() promises (see RecordParser).
-std::optional<ParseError> parse_into(Event& ev, std::string_view line, bool lean = false) {
+std::optional<ParseError> parse_body(Fill& fill, std::string_view line, bool lean) {
+  Event& ev = fill.ev();
   if (!lean) ev.raw.assign(line.data(), line.size());
   auto invalid = [&](ParseError error) {
     ev.event = EventType::kInvalid;
     return std::optional<ParseError>(std::move(error));
   };
-  auto reset_partial = [&] {
-    std::string raw = std::move(ev.raw);
-    ev = Event{};
-    ev.raw = std::move(raw);
-  };
+  auto reset_partial = [&] { fill.reset_keeping_raw(); };
   const LineBytes bytes = scan_line_bytes(line);
   if (bytes.nul) {
     if (!may_be_apparmor(line)) return invalid(not_apparmor("not an AppArmor record"));
@@ -1095,7 +1411,7 @@ std::optional<ParseError> parse_into(Event& ev, std::string_view line, bool lean
   }
   Envelope env;
   env.lean = lean;
-  switch (parse_envelope(line, env, ev)) {
+  switch (parse_envelope(line, env, fill)) {
     case EnvelopeResult::kOk:
       break;
     case EnvelopeResult::kNotRecord:
@@ -1123,8 +1439,8 @@ std::optional<ParseError> parse_into(Event& ev, std::string_view line, bool lean
 
   if (env.type.kind == RecordKind::kForeign) {
     // libapparmor's reading of a foreign record: the type name as operation, the body as info.
-    ev.operation = std::string(env.type_name);
-    ev.info = std::string(line.substr(pos));
+    fill.set(ev.operation, env.type_name);
+    fill.set(ev.info, line.substr(pos));
     if (env.type_name == "APPARMOR") {
       return invalid(ParseError{ParseError::Kind::kInvalid, "",
                                 "AppArmor 2.0 free-text record (type=APPARMOR) is not supported"});
@@ -1132,7 +1448,7 @@ std::optional<ParseError> parse_into(Event& ev, std::string_view line, bool lean
     return invalid(not_apparmor("not an AppArmor record"));
   }
 
-  RecordParser parser(ev, bytes.high_bit, lean);
+  RecordParser parser(fill, bytes.high_bit, lean);
   const bool user_avc = env.type.kind == RecordKind::kUserAvc;
   parser.set_user_avc_outer(user_avc);
   bool closed = false;
@@ -1160,25 +1476,45 @@ std::optional<ParseError> parse_into(Event& ev, std::string_view line, bool lean
   return std::nullopt;
 }
 
+// `reuse`: `ev` holds an earlier record whose string capacity is worth keeping (see Fill).
+std::optional<ParseError> parse_into(Event& ev, std::string_view line, bool lean, bool reuse) {
+  Fill fill(ev);
+  if (reuse) fill.begin_reuse();
+  auto error = parse_body(fill, line, lean);
+  fill.finish();
+  return error;
+}
+
 }  // namespace
 
 ParseOutcome parse_record(std::string_view line) {
   ParseOutcome outcome;
-  outcome.error = parse_into(outcome.event, line);
+  outcome.error = parse_into(outcome.event, line, false, false);
   return outcome;
 }
 
 std::expected<Event, ParseError> parse_line(std::string_view line) {
   if (!may_be_apparmor(line)) return std::unexpected(not_apparmor("not an AppArmor record"));
   std::expected<Event, ParseError> result(std::in_place);
-  if (auto error = parse_into(*result, line)) return std::unexpected(std::move(*error));
+  if (auto error = parse_into(*result, line, false, false)) {
+    return std::unexpected(std::move(*error));
+  }
   return result;
+}
+
+std::optional<ParseError> parse_line_into(std::string_view line, Event& event) {
+  if (!may_be_apparmor(line)) {
+    // The event's strings stay allocated for the next record; only its verdict changes.
+    event.event = EventType::kInvalid;
+    return not_apparmor("not an AppArmor record");
+  }
+  return parse_into(event, line, false, true);
 }
 
 namespace {
 
-// Clears what a lean parse can write. Assigning a fresh Event instead costs as much as the parse
-// itself (the struct is large); the fields lean mode never touches stay empty from the start.
+// Clears what a lean parse can write. The generic reuse (Fill::begin_reuse) looks at every
+// string of the Event; a lean parse writes only these, and the others stay empty throughout.
 void clear_lean_fields(Event& e) {
   e.event = EventType::kInvalid;
   e.container = Container::kUnknown;
@@ -1215,13 +1551,14 @@ std::optional<ParseError> classify_line(std::string_view line, Event& event) {
     event = Event{};  // a caller's full Event: start from scratch once
   }
   if (!may_be_apparmor(line)) return not_apparmor("not an AppArmor record");
-  return parse_into(event, line, true);
+  return parse_into(event, line, true, false);
 }
 
 std::optional<Companion> parse_companion(std::string_view line) {
   Event header;
+  Fill fill(header);
   Envelope env;
-  if (parse_envelope(line, env, header) != EnvelopeResult::kOk || !env.has_header) {
+  if (parse_envelope(line, env, fill) != EnvelopeResult::kOk || !env.has_header) {
     return std::nullopt;
   }
   static constexpr std::array<std::pair<std::string_view, std::string_view>, 5> kTypes{{

@@ -36,6 +36,13 @@ struct ParseOutcome {
   std::optional<ParseError> error;
 };
 
+/// parse_line() into a caller's Event, reusing its string capacity: a loop over lines that passes
+/// the same Event each time does no heap allocation per record in the steady state. On success
+/// `event` equals what parse_line() returns (every field of an earlier record is cleared); on
+/// error the error equals parse_line()'s and `event` holds no record (its event is kInvalid, its
+/// other fields are unspecified).
+[[nodiscard]] std::optional<ParseError> parse_line_into(std::string_view line, Event& event);
+
 /// Like parse_line, without the prefilter shortcut, and keeping the partial event on error.
 [[nodiscard]] ParseOutcome parse_record(std::string_view line);
 
@@ -48,7 +55,8 @@ struct ParseOutcome {
 /// event, container, trust, record_type(_name), operation, rule_class, net_family and
 /// net_sock_type (and the numeric fields): enough for record_class(). Every other value is
 /// checked, not stored. Pass a default-constructed Event and reuse it across lines (that avoids an
-/// allocation per record); its fields are cleared first. std::nullopt = a record.
+/// allocation per record); its fields are cleared first. std::nullopt = a record; on error only
+/// the returned ParseError is meaningful.
 [[nodiscard]] std::optional<ParseError> classify_line(std::string_view line, Event& event);
 
 /// Cheap test used to skip noise before the full parse: false means "certainly not ours".

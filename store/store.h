@@ -1,9 +1,9 @@
 // The event store: one SQLite file (WAL) holding what aatune has read and what the user decided.
 //
-// Tables (docs/store.md): sources, checkpoints, raw_records (verbatim text, evidence), events (the
-// decoded fields), groups + group_hosts (the analyzer's grouping key, counted), decisions and
-// applied_changes. The store knows nothing about policy: callers pass the grouping key string and
-// the profile's content hash.
+// Tables (docs/store.md): sources, checkpoints, records (the verbatim text, evidence, re-parsed on
+// read), fingerprints (dedup), groups + group_hosts (the analyzer's grouping key, counted),
+// decisions and applied_changes. The store knows nothing about policy: callers pass the grouping
+// key string and the profile's content hash.
 #pragma once
 
 #include <cstdint>
@@ -49,6 +49,17 @@ struct NewRecord {
   uint64_t line_no = 0;
   collector::Event event;
   std::string group_key;  ///< analyzer::to_string(analyzer::group_key(event)).
+};
+
+/// How a batch was produced.
+struct IngestOptions {
+  /// Every record's `event` is exactly `collector::parse_line(event.raw)` except for `host` (a
+  /// fallback the source supplied), `container` and `trust` (what the source knows about where
+  /// the text came from: `watch` marks netlink records as kernel), as `aatune scan` and `watch`
+  /// build them. Those three are columns of their own; the store keeps only the raw text besides
+  /// and re-parses it on read. Otherwise (synthetic or altered events) it also keeps the decoded
+  /// fields, so events_of_group() gives back what came in.
+  bool events_parsed_from_raw = false;
 };
 
 struct IngestResult {
@@ -124,6 +135,10 @@ struct Totals {
 /// enrichment and msg='…' quoting removed). Records without an audit id add host and timestamp.
 [[nodiscard]] uint64_t record_fingerprint(const collector::Event& event);
 
+// ---- profile summaries (forward declarations; the types are at the end of this file)
+struct ProfileSummary;
+struct SummaryFilter;
+
 /// A connection to one store file. Move-only; not thread-safe (open one per thread/process).
 class Store {
  public:
@@ -145,7 +160,8 @@ class Store {
   /// Stores one batch in one transaction together with the checkpoints reached by it, so that a
   /// failure (disk full, read-only) leaves neither half-written. Duplicates are counted, not kept.
   [[nodiscard]] std::expected<IngestResult, StoreError> ingest(
-      std::span<const NewRecord> records, std::span<const Checkpoint> checkpoints = {});
+      std::span<const NewRecord> records, std::span<const Checkpoint> checkpoints = {},
+      const IngestOptions& options = {});
 
   [[nodiscard]] std::expected<std::vector<Group>, StoreError> groups(const GroupFilter& filter);
   /// The stored events of a group, oldest first, decoded back into Events (raw text included).
@@ -158,7 +174,19 @@ class Store {
 
   [[nodiscard]] std::expected<Totals, StoreError> totals();
 
-  static constexpr int kSchemaVersion = 1;
+  // ---- profile summaries (see the end of this file)
+  /// One row per profile, aggregated by SQL over the groups: what the TUI's first screen and
+  /// `aatune status` show, without reading every group.
+  [[nodiscard]] std::expected<std::vector<ProfileSummary>, StoreError> profile_summaries(
+      const SummaryFilter& filter);
+
+  // ---- tui queries (see the end of this file)
+  /// groups() of one profile (`filter.profile` required) through the profile index, without
+  /// hosts (left empty): what the TUI's groups screen needs, not a pass over every group.
+  [[nodiscard]] std::expected<std::vector<Group>, StoreError> profile_groups(
+      const GroupFilter& filter);
+
+  static constexpr int kSchemaVersion = 2;
 
  private:
   struct Impl;
@@ -180,5 +208,31 @@ struct DbLocationInputs {
 /// The store a command uses: `--db` if given, else $AATUNE_DB, else default_db_path() for this
 /// process's uid and environment.
 [[nodiscard]] std::string locate_db(const std::optional<std::string>& flag);
+
+// ---- profile summaries
+
+/// Which groups Store::profile_summaries() counts, and how.
+struct SummaryFilter {
+  std::optional<int64_t> since;  ///< Only groups last seen at or after (epoch seconds).
+  /// Activity buckets per profile (0: none): the span from the earliest to the latest last_seen
+  /// of the counted groups, all profiles together, cut into `buckets`; a group adds its count to
+  /// the bucket of its last_seen (the latest one only when it is the latest).
+  size_t buckets = 0;
+  /// Current content hash of a profile's files, as in GroupFilter (std::nullopt: decisions hold).
+  /// Asked once per profile, and only for profiles with a decision that could hold.
+  std::function<std::optional<std::string>(std::string_view profile)> profile_hash;
+};
+
+/// The denial groups of one profile. Open/decided follow is_open(), so a group counted open here
+/// is one groups() returns without `all`. Policy-load records (class "status") are not denials
+/// and are not counted.
+struct ProfileSummary {
+  std::string profile;
+  uint64_t open = 0;
+  uint64_t decided = 0;
+  uint64_t events = 0;  ///< Records in its groups.
+  std::optional<int64_t> last_seen;
+  std::vector<uint64_t> activity;  ///< SummaryFilter::buckets counts, oldest first.
+};
 
 }  // namespace aatune::store

@@ -269,6 +269,21 @@ void App::load_items() {
   }
   items_ = sorted_items(std::move(*it));
   if (item_sel_ >= items_.size()) item_sel_ = items_.empty() ? 0 : items_.size() - 1;
+  if (screen_ == ScreenId::kDetail) complete_evidence();
+}
+
+void App::complete_evidence() {
+  if (items_.empty()) return;
+  Item& item = items_[current_item()];
+  if (item.evidence_complete) return;
+  auto ev = backend_.evidence(item);
+  if (!ev) {
+    // The sample stays on screen: the proposal does not depend on the rest.
+    status_ = "error: " + ev.error();
+    return;
+  }
+  item.evidence = std::move(*ev);
+  item.evidence_complete = true;
 }
 
 std::vector<std::string> App::variants(const Item& item) const {
@@ -599,6 +614,7 @@ Outcome App::handle(int key) {
       } else if (screen_ == ScreenId::kGroups && !items_.empty()) {
         scroll_ = 0;
         screen_ = ScreenId::kDetail;
+        complete_evidence();
       }
       break;
     case Command::kBack:

@@ -96,6 +96,8 @@ class App {
   void after_save(WorkResult result);
   void load_profiles();
   void load_items();
+  /// Replaces the sampled evidence of the current item with all of it (Detail screen).
+  void complete_evidence();
   void accept(size_t index, bool deny, bool confirmed);
   void accept_pair(size_t index);
   void open_review();

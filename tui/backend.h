@@ -31,6 +31,9 @@ struct Item {
   std::vector<analyzer::Group> evidence;
   std::vector<std::string> group_keys;  ///< Store keys of the groups it answers.
   uint64_t count = 0;
+  /// False when `evidence` was built from a sample of each group's records (enough for the
+  /// proposal); the Detail screen then asks Backend::evidence() for all of them.
+  bool evidence_complete = true;
 };
 
 /// Where an accepted rule is written.
@@ -68,6 +71,12 @@ class Backend {
   [[nodiscard]] virtual std::expected<std::vector<ProfileRow>, std::string> profiles() = 0;
   [[nodiscard]] virtual std::expected<std::vector<Item>, std::string> items(
       std::string_view profile) = 0;
+  /// The full evidence of an item whose `evidence_complete` is false (the Detail screen asks once,
+  /// when it opens): the same groups as `item.evidence`, from every stored record.
+  [[nodiscard]] virtual std::expected<std::vector<analyzer::Group>, std::string> evidence(
+      const Item& item) {
+    return item.evidence;
+  }
   /// Remembers "ignore" for these groups in the store.
   [[nodiscard]] virtual std::expected<void, std::string> ignore(
       std::span<const std::string> group_keys) = 0;

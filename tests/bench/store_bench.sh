@@ -65,14 +65,14 @@ now() { date +%s.%N; }
 # CPU time (user + sys) of one command, from GNU time: on a shared machine wall time mostly
 # measures the other processes, so the rates are given in both.
 cpu_of() { awk '{ print $1 + $2 }' "$1"; }
-timed() {  # timed CPUFILE CMD...: runs CMD, stdout to stdout, "user sys" into CPUFILE
+timed() {  # timed CPUFILE CMD...: runs CMD, stdout to stdout, "user sys maxrss_kb" into CPUFILE
   local f=$1
   shift
   if [[ -x /usr/bin/time ]]; then
-    /usr/bin/time -f '%U %S' -o "$f" "$@"
+    /usr/bin/time -f '%U %S %M' -o "$f" "$@"
   else
     "$@"
-    echo "0 0" >"$f"
+    echo "0 0 0" >"$f"
   fi
 }
 
@@ -100,6 +100,7 @@ printf 'log            %s (%s lines, %s MB)\n' "$log" "$lines" "$(($(stat -c %s 
 printf '(load average now: %s on %s cores)\n' "$(cut -d' ' -f1-3 /proc/loadavg)" "$(nproc)"
 printf 'first scan     wall %.2f s, cpu %.2f s, %s events: %.0f events/s wall, %.0f events/s cpu\n' \
   "$first" "$first_cpu" "$events" "$rate" "$rate_cpu"
+printf '               peak RSS %s MB\n' "$(awk '{ print int($3 / 1024) }' "$workdir/cpu1")"
 printf '               target >= 500000/s: %s (wall), %s (cpu)\n' "$(verdict "$rate >= 500000")" \
   "$(verdict "$rate_cpu >= 500000")"
 printf 're-scan        wall %.3f s (%.1f %% of first), cpu %.3f s (%.1f %%), lines read %s\n' \

@@ -18,45 +18,22 @@
 #include <thread>
 #include <vector>
 
+#include "e2e/support.h"
 #include "rules/loader.h"
-
-extern char** environ;
 
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using namespace aatune::e2e;  // NOLINT: the shared test helpers (support.h)
 
 // Regular files, relative path → bytes; dot files (aatune's temp files, its lock) are not
 // policy and are listed separately by the caller.
-std::map<std::string, std::string> snapshot(const fs::path& root) {
-  std::map<std::string, std::string> out;
-  for (const auto& e : fs::recursive_directory_iterator(root)) {
-    if (e.is_regular_file() && !e.path().filename().string().starts_with('.'))
-      out[fs::relative(e.path(), root).string()] = slurp(e.path());
-  }
-  return out;
+std::map<std::string, std::string> policy_files(const fs::path& root) {
+  return snapshot(root, /*skip_dot_files=*/true);
 }
 
 pid_t spawn(const std::vector<std::string>& args) {
-  std::vector<char*> argv;
-  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-  pid_t pid = -1;
-  posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  return pid;
+  return spawn_silent(args);
 }
 
 bool compiles(const fs::path& tree, const fs::path& file, std::string* output) {
@@ -92,7 +69,7 @@ TEST(ApplyCrashSafety, SigkillDuringApply) {
                                             APPARMOR_PARSER,
                                             (sample / "logs/kern.log").string()};
   reset();
-  const auto old_files = snapshot(tree);
+  const auto old_files = policy_files(tree);
   // One uninterrupted run gives the new contents and the window the kills are spread over.
   const auto t0 = std::chrono::steady_clock::now();
   int status = 0;
@@ -101,7 +78,7 @@ TEST(ApplyCrashSafety, SigkillDuringApply) {
       std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0)
           .count();
   ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-  const auto new_files = snapshot(tree);
+  const auto new_files = policy_files(tree);
   ASSERT_NE(old_files, new_files);
   std::vector<fs::path> profiles;
   for (const auto& [rel, bytes] : new_files) {
@@ -124,7 +101,7 @@ TEST(ApplyCrashSafety, SigkillDuringApply) {
     ::kill(pid, SIGKILL);
     ::waitpid(pid, &status, 0);
     if (WIFEXITED(status)) ++completed;
-    const auto now = snapshot(tree);
+    const auto now = policy_files(tree);
     for (const auto& [rel, bytes] : now) {
       const bool is_old = old_files.contains(rel) && old_files.at(rel) == bytes;
       const bool is_new = new_files.contains(rel) && new_files.at(rel) == bytes;

@@ -12,22 +12,12 @@
 #include <string>
 #include <vector>
 
+#include "e2e/support.h"
+
 namespace {
 
 namespace fs = std::filesystem;
-
-struct Result {
-  int rc = -1;
-  std::string out;  // stdout
-  std::string err;  // stderr
-};
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using namespace aatune::e2e;  // NOLINT: the shared test helpers (support.h)
 
 class Eco : public ::testing::Test {
  protected:
@@ -42,12 +32,7 @@ class Eco : public ::testing::Test {
 
   // Runs `cmd` with /bin/sh in the source tree; stdout and stderr captured apart.
   Result sh(const std::string& cmd) const {
-    const auto out = dir_ / "stdout";
-    const auto err = dir_ / "stderr";
-    const std::string full = "cd '" AATUNE_SOURCE_DIR "' && { " + cmd + " ; } >'" + out.string() +
-                             "' 2>'" + err.string() + "' </dev/null";
-    const int status = std::system(full.c_str());
-    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(out), slurp(err)};
+    return run_shell("cd '" AATUNE_SOURCE_DIR "' && { " + cmd + " ; } </dev/null", dir_);
   }
 
   // Asks the bash completion what it offers for the words of `line` (the last one is completed).
@@ -98,10 +83,10 @@ std::vector<std::string> commands() {
 
 TEST_F(Eco, ManPageRendersWithoutWarnings) {
   auto r = sh("groff -man -Tutf8 -ww -z docs/aatune.1");
-  EXPECT_EQ(r.rc, 0);
+  EXPECT_EQ(r.status, 0);
   EXPECT_EQ(r.err, "") << "groff warnings";
   r = sh("MANWIDTH=80 man --warnings -l docs/aatune.1");
-  EXPECT_EQ(r.rc, 0);
+  EXPECT_EQ(r.status, 0);
   EXPECT_EQ(r.err, "") << "man warnings";
   EXPECT_NE(r.out.find("EXIT STATUS"), std::string::npos);
   EXPECT_NE(r.out.find("AATUNE_STATE_DIR"), std::string::npos);
@@ -124,7 +109,7 @@ TEST_F(Eco, ManPageAndCompletionCoverEveryCommandAndOption) {
     EXPECT_NE(bash.find(" " + name + " "), std::string::npos) << name << " not in bash completion";
     EXPECT_NE(zsh.find("'" + name + ":"), std::string::npos) << name << " not in zsh completion";
     const auto help = sh(std::string(AATUNE_BINARY) + " " + name + " --help");
-    if (help.rc != 0) continue;  // a command without --help is reported, not documented
+    if (help.status != 0) continue;  // a command without --help is reported, not documented
     for (const auto& opt : options_in(help.out)) {
       std::string roff = opt;
       for (size_t i = 0; (i = roff.find('-', i)) != std::string::npos; i += 2) roff.insert(i, "\\");
@@ -163,7 +148,7 @@ TEST_F(Eco, BadConfigStopsWithFileAndLine) {
   std::ofstream(dir_ / "aatune" / "config") << "# mine\nprofiles = /etc/apparmor.d\ntarget = "
                                                "kernel\n";
   const auto r = sh("XDG_CONFIG_HOME='" + dir_.string() + "' " AATUNE_BINARY " parse /dev/null");
-  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.status, 2);
   EXPECT_EQ(r.out, "");
   EXPECT_EQ(r.err, "aatune: error: " + (dir_ / "aatune" / "config").string() +
                        ":3: target must be profile, local or files, not 'kernel'\n");
@@ -171,31 +156,63 @@ TEST_F(Eco, BadConfigStopsWithFileAndLine) {
 
 TEST_F(Eco, UsageExitCodes) {
   auto r = sh(AATUNE_BINARY " sugest");
-  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.status, 2);
   EXPECT_EQ(r.err,
             "aatune: error: unknown command 'sugest'\naatune: hint: did you mean 'suggest'?\n");
   r = sh(AATUNE_BINARY " --version");
-  EXPECT_EQ(r.rc, 0);
+  EXPECT_EQ(r.status, 0);
   EXPECT_EQ(r.out.rfind("aatune ", 0), 0U);
   r = sh(AATUNE_BINARY);
-  EXPECT_EQ(r.rc, 2) << "no command and no terminal is a usage error";
+  EXPECT_EQ(r.status, 2) << "no command and no terminal is a usage error";
 }
 
 TEST_F(Eco, MistypedOptionGetsDidYouMean) {
   auto r = sh(AATUNE_BINARY " suggest --profils /etc/apparmor.d /dev/null");
-  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.status, 2);
   EXPECT_EQ(r.out, "");
   EXPECT_EQ(r.err,
             "aatune suggest: error: unknown option '--profils'\n"
             "aatune: hint: did you mean '--profiles'?\n");
   r = sh(AATUNE_BINARY " apply --no-relaod --yes /dev/null");
-  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.status, 2);
   EXPECT_NE(r.err.find("did you mean '--no-reload'?"), std::string::npos) << r.err;
   // Far from every option: the command's own error, no guess.
   r = sh(AATUNE_BINARY " parse --zzzzzzzz /dev/null");
-  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.status, 2);
   EXPECT_EQ(r.err.find("did you mean"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("unknown option '--zzzzzzzz'"), std::string::npos) << r.err;
+}
+
+// A store inside the profile tree would have its lock files opened and closed by the tree reader
+// (which drops SQLite's POSIX locks): every command that reads both refuses, and writes nothing.
+TEST_F(Eco, StoreInsideTheProfileTreeIsRefused) {
+  const auto tree = dir_ / "apparmor.d";
+  fs::create_directories(tree / "sub");
+  const std::string expected_tail =
+      "' is inside the profile tree '" + tree.string() +
+      "': keep it outside (reading the tree would break the store's locks); pass another --db\n";
+  for (const std::string cmd : {"status", "list", "tui", "watch", "apply --yes", "export"}) {
+    const auto db = tree / "sub" / "a.db";
+    auto r = sh(std::string(AATUNE_BINARY) + " " + cmd + " --profiles " + tree.string() + " --db " +
+                db.string());
+    EXPECT_EQ(r.status, 2) << cmd << ": " << r.err;
+    const std::string verb = cmd.substr(0, cmd.find(' '));
+    EXPECT_EQ(r.err, "aatune " + verb + ": error: the store '" + db.string() + expected_tail)
+        << cmd;
+    EXPECT_FALSE(fs::exists(db)) << cmd << " created the store";
+    // The same through $AATUNE_DB and the --opt=value spelling, relative to the tree.
+    r = sh("cd '" + tree.string() + "' && AATUNE_DB=sub/../b.db " AATUNE_BINARY " " + cmd +
+           " --profiles=.");
+    EXPECT_EQ(r.status, 2) << cmd << ": " << r.err;
+    EXPECT_NE(r.err.find("is inside the profile tree '.'"), std::string::npos) << r.err;
+  }
+  // Beside the tree (a sibling whose name starts the same) is fine.
+  const auto beside = (dir_ / "apparmor.d-store.db").string();
+  auto r = sh(std::string(AATUNE_BINARY) + " scan --db " + beside + " /dev/null");
+  ASSERT_EQ(r.status, 0) << r.err;
+  r = sh(std::string(AATUNE_BINARY) + " status --profiles " + tree.string() + " --db " + beside);
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.err, "");
 }
 
 TEST_F(Eco, ConfigSuppliesDefaultsAndFlagsWin) {
@@ -212,12 +229,12 @@ TEST_F(Eco, ConfigSuppliesDefaultsAndFlagsWin) {
   std::ofstream(dir_ / "xdg" / "aatune" / "config") << "profiles = " << tree.string() << "\n";
   const std::string env = "XDG_CONFIG_HOME='" + (dir_ / "xdg").string() + "' ";
   auto r = sh(env + AATUNE_BINARY " suggest " + log.string());
-  EXPECT_EQ(r.rc, 0) << r.out << r.err;  // the config's tree already allows it
+  EXPECT_EQ(r.status, 0) << r.out << r.err;  // the config's tree already allows it
   EXPECT_NE(r.out.find("already allowed"), std::string::npos) << r.out;
   const fs::path empty = dir_ / "empty";
   fs::create_directories(empty);
   r = sh(env + AATUNE_BINARY " suggest --profiles " + empty.string() + " " + log.string());
-  EXPECT_EQ(r.rc, 1) << r.out << r.err;  // the flag wins: nothing allows it there
+  EXPECT_EQ(r.status, 1) << r.out << r.err;  // the flag wins: nothing allows it there
   EXPECT_NE(r.out.find("/etc/hosts r,"), std::string::npos) << r.out;
 }
 
@@ -233,7 +250,7 @@ TEST_F(Eco, ConfigRiskEntriesNeedForce) {
                             (dir_ / "state").string() +
                             " samples/libvirt/logs/kern.log samples/libvirt/logs/audit.log";
   auto r = sh("XDG_CONFIG_HOME='" + (dir_ / "xdg").string() + "' " + apply);
-  EXPECT_EQ(r.rc, 0) << r.out << r.err;
+  EXPECT_EQ(r.status, 0) << r.out << r.err;
   EXPECT_NE(r.out.find("/srv/vms/webvm-data.qcow2 rw, — widens the confinement (grant on /srv/vms/ "
                        "(listed as risky in the configuration)): pass --force to take it"),
             std::string::npos)
@@ -241,7 +258,7 @@ TEST_F(Eco, ConfigRiskEntriesNeedForce) {
   const std::string guest = "libvirt/libvirt-7f3c9a2e-5b1d-4e8a-9c6f-2d4b8e1a0c35";
   EXPECT_EQ(slurp(tree / guest).find("/srv/vms/webvm-data.qcow2"), std::string::npos);
   r = sh("XDG_CONFIG_HOME='" + (dir_ / "none").string() + "' " + apply);
-  EXPECT_EQ(r.rc, 0) << r.out << r.err;
+  EXPECT_EQ(r.status, 0) << r.out << r.err;
   EXPECT_NE(slurp(tree / guest).find("/srv/vms/webvm-data.qcow2"), std::string::npos);
 }
 
@@ -255,17 +272,22 @@ TEST_F(Eco, ConfigSourcesAndRedactionPatterns) {
   const std::string env = "XDG_CONFIG_HOME='" + (dir_ / "xdg").string() + "' ";
   const std::string db = (dir_ / "store.db").string();
   auto r = sh(env + AATUNE_BINARY " scan --quiet --db " + db);
-  EXPECT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_NE(r.out.find(log.string()), std::string::npos) << r.out;
   r = sh(env + AATUNE_BINARY " scan --quiet --db " + db + " /dev/null");
   EXPECT_EQ(r.out.find(log.string()), std::string::npos) << r.out;
   // `redact` patterns are removed from exports, as --redact-pattern would.
-  r = sh(env + AATUNE_BINARY " export --format markdown --no-probe --profiles "
-               "samples/libvirt/apparmor.d " + log.string());
-  EXPECT_EQ(r.rc, 0) << r.err;
+  r = sh(env +
+         AATUNE_BINARY
+         " export --format markdown --no-probe --profiles "
+         "samples/libvirt/apparmor.d " +
+         log.string());
+  EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(r.out.find("webvm-data"), std::string::npos);
-  r = sh(AATUNE_BINARY " export --format markdown --no-probe --profiles "
-         "samples/libvirt/apparmor.d " + log.string());
+  r = sh(AATUNE_BINARY
+         " export --format markdown --no-probe --profiles "
+         "samples/libvirt/apparmor.d " +
+         log.string());
   EXPECT_NE(r.out.find("webvm-data"), std::string::npos) << "the sample must contain it";
 }
 
@@ -277,7 +299,7 @@ TEST_F(Eco, InstallPutsEverythingInPlace) {
   const fs::path prefix = m[1].str();
   const auto r =
       sh("DESTDIR='" + (dir_ / "root").string() + "' cmake --install '" + build.string() + "'");
-  ASSERT_EQ(r.rc, 0) << r.err;
+  ASSERT_EQ(r.status, 0) << r.err;
   const fs::path root = dir_ / "root" / prefix.relative_path();
   // /usr maps the config to /etc, anything else to PREFIX/etc (GNUInstallDirs).
   const fs::path etc = prefix == "/usr" ? dir_ / "root" / "etc" : root / "etc";

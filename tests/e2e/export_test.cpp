@@ -93,16 +93,7 @@ class Export : public ::testing::Test {
   }
 
   Result run(const std::vector<std::string>& args, const std::string& env = "") {
-    std::string cmd = "cd " + quote(work_) + " && " + env + " " + quote(AATUNE_BINARY);
-    for (const auto& a : args) cmd += " " + quote(a);
-    const fs::path out = tmp_ / "stdout", err = tmp_ / "stderr";
-    cmd += " </dev/null >" + quote(out) + " 2>" + quote(err);
-    Result r;
-    const int st = std::system(cmd.c_str());
-    r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    r.out = slurp(out);
-    r.err = slurp(err);
-    return r;
+    return run_aatune(args, tmp_, {.prefix = env, .cwd = work_});
   }
   static std::vector<std::string> sample_args(std::vector<std::string> extra) {
     std::vector<std::string> a = {"export",     "--profiles", "apparmor.d",    "--libvirt-xml",

@@ -59,18 +59,7 @@ class Hostile : public ::testing::Test {
     if (!tmp_.empty()) fs::remove_all(tmp_);
   }
 
-  Result run(const std::vector<std::string>& args) {
-    std::string cmd = quote(AATUNE_BINARY);
-    for (const auto& a : args) cmd += " " + quote(a);
-    const fs::path out = tmp_ / "stdout", err = tmp_ / "stderr";
-    cmd += " </dev/null >" + quote(out) + " 2>" + quote(err);
-    Result r;
-    const int st = std::system(cmd.c_str());
-    r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    r.out = slurp(out);
-    r.err = slurp(err);
-    return r;
-  }
+  Result run(const std::vector<std::string>& args) { return run_aatune(args, tmp_); }
 
   fs::path tmp_, tree_, log_;
 };

@@ -9,18 +9,13 @@
 #include <string>
 #include <vector>
 
+#include "e2e/support.h"
 #include "rules/loader.h"
 
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using namespace aatune::e2e;  // NOLINT: the shared test helpers (support.h)
 
 class LifecycleE2E : public ::testing::Test {
  protected:

@@ -53,18 +53,10 @@ class Privilege : public ::testing::Test {
   }
 
   Result run_as_nobody(const std::vector<std::string>& args) {
-    std::string cmd = std::string(kSetpriv) +
-                      " --reuid=65534 --regid=65534 --clear-groups env HOME=" + quote(scratch_) +
-                      " " + quote(AATUNE_BINARY);
-    for (const auto& a : args) cmd += " " + quote(a);
-    const fs::path out = tmp_ / "stdout", err = tmp_ / "stderr";
-    cmd += " </dev/null >" + quote(out) + " 2>" + quote(err);
-    Result r;
-    const int st = std::system(cmd.c_str());
-    r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    r.out = slurp(out);
-    r.err = slurp(err);
-    return r;
+    return run_aatune(
+        args, tmp_,
+        {.prefix = std::string(kSetpriv) +
+                   " --reuid=65534 --regid=65534 --clear-groups env HOME=" + quote(scratch_)});
   }
 
   fs::path sample_, tmp_, tree_, scratch_;

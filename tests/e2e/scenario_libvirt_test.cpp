@@ -7,8 +7,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cstdlib>
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -16,50 +16,19 @@
 #include <string>
 #include <vector>
 
+#include "e2e/support.h"
+
 namespace {
 
 namespace fs = std::filesystem;
+using namespace aatune::e2e;  // NOLINT: the shared test helpers (support.h)
 
 constexpr const char* kGuest = "libvirt-7f3c9a2e-5b1d-4e8a-9c6f-2d4b8e1a0c35";
-
-struct Result {
-  int status = -1;
-  std::string out;
-  std::string err;
-};
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-void spit(const fs::path& p, const std::string& text) {
-  std::ofstream out(p, std::ios::binary);
-  out << text;
-}
-
-std::string quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
 
 std::string replace_all(std::string s, const std::string& from, const std::string& to) {
   for (size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size()))
     s.replace(at, from.size(), to);
   return s;
-}
-
-// Every regular file of a tree, relative path → bytes.
-std::map<std::string, std::string> snapshot(const fs::path& root) {
-  std::map<std::string, std::string> out;
-  for (const auto& e : fs::recursive_directory_iterator(root)) {
-    if (e.is_regular_file() && !e.is_symlink())
-      out[fs::relative(e.path(), root).string()] = slurp(e.path());
-  }
-  return out;
 }
 
 std::vector<std::string> lines_of(const std::string& text) {
@@ -109,16 +78,7 @@ class ScenarioLibvirt : public ::testing::Test {
   }
 
   Result run(const std::vector<std::string>& args, const std::string& stdin_file = "/dev/null") {
-    std::string cmd = quote(AATUNE_BINARY);
-    for (const auto& a : args) cmd += " " + quote(a);
-    const fs::path out = tmp_ / "stdout", err = tmp_ / "stderr";
-    cmd += " <" + quote(stdin_file) + " >" + quote(out) + " 2>" + quote(err);
-    Result r;
-    const int st = std::system(cmd.c_str());
-    r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    r.out = slurp(out);
-    r.err = slurp(err);
-    return r;
+    return run_aatune(args, tmp_, {.stdin_file = stdin_file});
   }
   std::vector<std::string> common() const {
     return {"--profiles", tree_.string(), "--libvirt-xml", (sample_ / "domain.xml").string()};

@@ -13,11 +13,13 @@
 #include <string>
 #include <vector>
 
+#include "e2e/support.h"
 #include "rules/editor.h"
 
 namespace {
 
 namespace fs = std::filesystem;
+using aatune::e2e::slurp;
 
 struct Result {
   int status = -1;
@@ -34,13 +36,6 @@ Result run(const std::string& cmd) {
   const int st = pclose(p);
   r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
   return r;
-}
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 class SuggestLibvirt : public ::testing::Test {

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "e2e/support.h"
 #include "rules/loader.h"
 #include "rules/policy_file.h"
 #include "store/store.h"
@@ -24,13 +25,7 @@
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using namespace aatune::e2e;  // NOLINT: the shared test helpers (support.h)
 
 std::vector<std::string> sorted_lines(const std::string& text) {
   std::vector<std::string> out;

@@ -11,16 +11,12 @@
 #include <sstream>
 #include <string>
 
+#include "e2e/support.h"
+
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using namespace aatune::e2e;  // NOLINT: the shared test helpers (support.h)
 
 TEST(Walkthrough, DocumentIsTheToolsCurrentOutput) {
   std::string tmpl = (fs::temp_directory_path() / "aatune-walkthrough-XXXXXX").string();
@@ -42,8 +38,7 @@ TEST(Walkthrough, DocumentIsTheToolsCurrentOutput) {
   }
   EXPECT_NE(regenerated.find("nothing to do"), std::string::npos);
   if (committed != regenerated) {
-    std::system(("diff -u " + src + "/docs/walkthrough.md " + fresh.string() + " >" +
-                 diff.string())
+    std::system(("diff -u " + src + "/docs/walkthrough.md " + fresh.string() + " >" + diff.string())
                     .c_str());
     ADD_FAILURE() << "docs/walkthrough.md is stale: run scripts/walkthrough.sh and review:\n"
                   << slurp(diff).substr(0, 4000);

@@ -10,6 +10,8 @@
 #include <random>
 #include <sstream>
 
+#include "store/support.h"
+
 namespace aatune::store {
 namespace {
 
@@ -18,21 +20,7 @@ using collector::Container;
 using collector::Event;
 using collector::EventType;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "aatune-store-XXXXXX").string();
-    path_ = mkdtemp(tmpl.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using test::TempDir;
 
 std::string read_bytes(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
@@ -356,7 +344,7 @@ TEST(StoreTest, NewerSchemaIsRefused) {
   ASSERT_FALSE(s);
   EXPECT_EQ(s.error().message, db.string() +
                                    ": store schema version 99 is newer than this aatune "
-                                   "understands (1); upgrade aatune or use another --db");
+                                   "understands (2); upgrade aatune or use another --db");
 }
 
 TEST(StoreTest, ReadOnlyStoreRefusesWritesAndMissingStoreIsReported) {
