@@ -269,8 +269,10 @@ std::expected<std::optional<RawLine>, ReaderError> LineReader::next() {
       break;
     }
     // The wrapped newline was whitespace inside the record; one space keeps the tokens apart.
+    // A continuation of blanks only adds that one space (found by fuzzing: substr(npos) threw).
     const size_t skip = text.find_first_not_of(" \t");
-    const std::string_view rest = std::string_view(text).substr(skip);
+    const std::string_view rest =
+        skip == std::string::npos ? std::string_view() : std::string_view(text).substr(skip);
     if (line->text.size() + 1 + rest.size() > kMaxLineBytes) {
       truncated = true;
       line->text.append(" ").append(rest.substr(0, kMaxLineBytes - line->text.size() - 1));

@@ -243,7 +243,13 @@ TEST(NetlinkSource, AnOverflowWithNoLaterRecordIsFlaggedThenCounted) {
   ASSERT_LT(received, kCount) << "a 4 KiB buffer held " << kCount << " records";
   LossReport losses = source->counted_losses();
   EXPECT_GT(losses.overflow_episodes, 0u);
-  EXPECT_TRUE(losses.uncounted_tail);
+  if (!losses.uncounted_tail) {
+    // Another process's audit record arrived after ours (ctest runs tests in parallel, and the
+    // audit serial is machine-wide): its serial already turned the tail into an exact count.
+    // Either way the loss is never reported as zero.
+    EXPECT_GE(losses.serial_gaps, static_cast<uint64_t>(kCount - received))
+        << "records were dropped but neither flagged nor counted";
+  }
   // One more record: its serial shows every dropped one as a gap.
   const std::string last = dbus_body(tag + "last");
   ASSERT_GT(audit_log_user_avc_message(fd, AUDIT_USER_AVC, last.c_str(), nullptr, nullptr, nullptr,

@@ -72,5 +72,35 @@ TEST(ReaderJoin, OnlyAnOpenMsgIsContinued) {
   }
 }
 
+// A continuation line of blanks only (found by fuzz_line_reader: it made next() throw
+// std::out_of_range) joins as the one separating space, and reading goes on.
+TEST(ReaderJoin, BlankContinuationLineJoinsAsOneSpace) {
+  const std::string first = "k: msg='apparmor=\"DENIED\" operation=\"dbus_method_call\"";
+  for (const bool view : {false, true}) {
+    SCOPED_TRACE(view ? "next_view" : "next");
+    const fs::path file = fs::temp_directory_path() /
+                          ("aatune-blank-" + std::to_string(::getpid()) + (view ? "v" : "n"));
+    std::ofstream(file, std::ios::binary) << first << "\n \t \n  cont\nlast\n";
+    auto reader = LineReader::open(file.string());
+    ASSERT_TRUE(reader.has_value());
+    std::vector<std::string> lines;
+    for (;;) {
+      if (view) {
+        auto next = reader->next_view();
+        ASSERT_TRUE(next.has_value());
+        if (!*next) break;
+        lines.emplace_back((*next)->text);
+      } else {
+        auto next = reader->next();
+        ASSERT_TRUE(next.has_value());
+        if (!*next) break;
+        lines.push_back((*next)->text);
+      }
+    }
+    fs::remove(file);
+    EXPECT_EQ(lines, (std::vector<std::string>{first + "  cont", "last"}));
+  }
+}
+
 }  // namespace
 }  // namespace aatune::collector
