@@ -188,6 +188,7 @@ NetlinkSource::NetlinkSource(NetlinkSource&& other) noexcept
     : fd_(std::exchange(other.fd_, -1)),
       overflow_episodes_(other.overflow_episodes_),
       tail_(other.tail_),
+      uncountable_(other.uncountable_),
       serials_(std::move(other.serials_)),
       buffer_(std::move(other.buffer_)) {}
 
@@ -197,6 +198,7 @@ NetlinkSource& NetlinkSource::operator=(NetlinkSource&& other) noexcept {
     fd_ = std::exchange(other.fd_, -1);
     overflow_episodes_ = other.overflow_episodes_;
     tail_ = other.tail_;
+    uncountable_ = other.uncountable_;
     serials_ = std::move(other.serials_);
     buffer_ = std::move(other.buffer_);
   }
@@ -241,8 +243,7 @@ std::expected<std::vector<LiveLine>, std::string> NetlinkSource::read(
       if (errno == EINTR) break;
       if (errno == ENOBUFS) {
         // The multicast copy overflowed our receive buffer: records were dropped for us only.
-        ++overflow_episodes_;
-        tail_ = Tail::kOverflowed;
+        note_overflow();
         continue;
       }
       return std::unexpected("audit netlink: recv: " + errno_text(errno));
@@ -253,8 +254,7 @@ std::expected<std::vector<LiveLine>, std::string> NetlinkSource::read(
       if ((messages[m].msg_hdr.msg_flags & MSG_TRUNC) != 0 || received > slot_size) {
         // Truncated datagram: grow for the next ones; this one is lost and counted.
         grow = true;
-        ++overflow_episodes_;
-        tail_ = Tail::kOverflowed;
+        note_overflow();
         continue;
       }
       // One record per datagram. The payload length comes from what recvmmsg() returned, never
@@ -294,11 +294,19 @@ std::expected<std::vector<LiveLine>, std::string> NetlinkSource::read(
   return lines;
 }
 
+void NetlinkSource::note_overflow() {
+  ++overflow_episodes_;
+  tail_ = Tail::kOverflowed;
+  // The next serial measures the gap only from an earlier one: with none yet, the number of
+  // records dropped now stays unknown for good (reported as such, never as zero).
+  if (!serials_.has_baseline()) uncountable_ = true;
+}
+
 LossReport NetlinkSource::counted_losses() const {
   LossReport report;
   report.overflow_episodes = overflow_episodes_;
   report.serial_gaps = serials_.missing();
-  report.uncounted_tail = tail_ != Tail::kCounted;
+  report.uncounted_tail = tail_ != Tail::kCounted || uncountable_;
   return report;
 }
 

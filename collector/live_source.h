@@ -34,8 +34,9 @@ struct LossReport {
   uint64_t serial_gaps = 0;    ///< Serials that never reached us: the exact count ENOBUFS hides.
   uint64_t queue_dropped = 0;  ///< Records our own bounded queue had to drop (exact).
   uint64_t overwritten = 0;    ///< kmsg: records the ring overwrote before we read them.
-  /// netlink: no record arrived after the last overflow. What it dropped has no later serial to
-  /// show the gap, so `serial_gaps` cannot count it: the loss is real, its number unknown.
+  /// netlink: no record arrived after the last overflow, or an overflow came before the first
+  /// serial was seen. What it dropped has no pair of serials around it to show the gap, so
+  /// `serial_gaps` cannot count it: the loss is real, its number unknown.
   bool uncounted_tail = false;
 };
 
@@ -63,6 +64,8 @@ class SerialTracker {
   /// End of input: every open hole is missing. Returns the missing total.
   uint64_t finish();
   [[nodiscard]] uint64_t missing() const { return missing_; }
+  /// Whether any serial was seen: without one, a gap before the next serial cannot be measured.
+  [[nodiscard]] bool has_baseline() const { return highest_.has_value(); }
   /// Serials not seen yet that may still arrive (not counted as missing yet).
   [[nodiscard]] uint64_t open() const;
 
@@ -107,6 +110,7 @@ class NetlinkSource {
 
  private:
   explicit NetlinkSource(int fd) : fd_(fd) {}
+  void note_overflow();
   int fd_ = -1;
   uint64_t overflow_episodes_ = 0;
   /// Whether what the last overflow dropped is counted yet. ENOBUFS is reported before the
@@ -114,6 +118,8 @@ class NetlinkSource {
   /// drained empty is certainly newer than every dropped one, and its serial shows them all.
   enum class Tail { kCounted, kOverflowed, kDrained };
   Tail tail_ = Tail::kCounted;
+  /// Records were dropped before any serial was seen: no later serial can count them.
+  bool uncountable_ = false;
   SerialTracker serials_;
   std::vector<char> buffer_;
 };
