@@ -26,6 +26,57 @@ constexpr std::array<std::string_view, 13> kNetOps{
     "accept",     "sendmsg",     "recvmsg",        "getsockname", "getpeername",
     "getsockopt", "setsockopt",  "socket_shutdown"};
 
+std::string_view or_empty(const std::optional<std::string>& v) {
+  return v ? std::string_view(*v) : std::string_view();
+}
+
+// What was accessed, per class: the key's target field. One definition for group_key() and the
+// bulk append_group_key(), so the two can never disagree.
+void append_target(const collector::Event& e, std::string_view cls, std::string& out) {
+  auto joined = [&](std::initializer_list<std::string_view> parts) {
+    bool first = true;
+    for (auto p : parts) {
+      if (!first) out += ' ';
+      out += p;
+      first = false;
+    }
+  };
+  if (cls == "capability") {
+    std::string_view target;
+    bool found = false;
+    for (const auto& [k, v] : e.extra) {
+      if (k == "capname") {
+        target = v;
+        found = true;
+      }
+    }
+    if (!found || target.empty()) target = or_empty(e.name);
+    out += target;
+  } else if (cls == "signal" || cls == "ptrace") {
+    out += e.peer ? std::string_view(*e.peer) : or_empty(e.peer_profile);
+    if (e.signal) {
+      out += ' ';
+      out += *e.signal;
+    }
+  } else if (cls == "network") {
+    joined({or_empty(e.net_family), or_empty(e.net_sock_type), or_empty(e.net_protocol)});
+  } else if (cls == "unix") {
+    joined(
+        {or_empty(e.net_sock_type), or_empty(e.net_addr), or_empty(e.peer_addr), or_empty(e.peer)});
+  } else if (cls == "dbus") {
+    joined({or_empty(e.dbus_bus), or_empty(e.dbus_path), or_empty(e.dbus_interface),
+            or_empty(e.dbus_member), or_empty(e.peer_profile)});
+  } else if (cls == "mount") {
+    joined({or_empty(e.name), or_empty(e.src_name), or_empty(e.fs_type), or_empty(e.flags)});
+  } else {
+    out += or_empty(e.name);
+    if (e.name2) {
+      out += " -> ";
+      out += *e.name2;
+    }
+  }
+}
+
 }  // namespace
 
 GroupKey group_key(const collector::Event& e) {
@@ -33,31 +84,7 @@ GroupKey group_key(const collector::Event& e) {
   key.profile = e.profile.value_or("");
   key.rule_class = event_class(e);
   key.operation = e.operation.value_or("");
-  if (key.rule_class == "capability") {
-    for (const auto& [k, v] : e.extra) {
-      if (k == "capname") key.target = v;
-    }
-    if (key.target.empty()) key.target = e.name.value_or("");
-  } else if (key.rule_class == "signal" || key.rule_class == "ptrace") {
-    key.target = e.peer.value_or(e.peer_profile.value_or(""));
-    if (e.signal) key.target += " " + *e.signal;
-  } else if (key.rule_class == "network") {
-    key.target = e.net_family.value_or("") + " " + e.net_sock_type.value_or("") + " " +
-                 e.net_protocol.value_or("");
-  } else if (key.rule_class == "unix") {
-    key.target = e.net_sock_type.value_or("") + " " + e.net_addr.value_or("") + " " +
-                 e.peer_addr.value_or("") + " " + e.peer.value_or("");
-  } else if (key.rule_class == "dbus") {
-    key.target = e.dbus_bus.value_or("") + " " + e.dbus_path.value_or("") + " " +
-                 e.dbus_interface.value_or("") + " " + e.dbus_member.value_or("") + " " +
-                 e.peer_profile.value_or("");
-  } else if (key.rule_class == "mount") {
-    key.target = e.name.value_or("") + " " + e.src_name.value_or("") + " " +
-                 e.fs_type.value_or("") + " " + e.flags.value_or("");
-  } else {
-    key.target = e.name.value_or("");
-    if (e.name2) key.target += " -> " + *e.name2;
-  }
+  append_target(e, key.rule_class, key.target);
   key.mask = e.denied_mask.value_or(e.requested_mask.value_or(""));
   return key;
 }
@@ -102,10 +129,6 @@ std::string_view event_class_view(const collector::Event& e) {
   return "file";
 }
 
-std::string_view or_empty(const std::optional<std::string>& v) {
-  return v ? std::string_view(*v) : std::string_view();
-}
-
 }  // namespace
 
 std::string event_class(const collector::Event& e) {
@@ -121,49 +144,7 @@ void append_group_key(const collector::Event& e, std::string& out) {
   out += kSep;
   out += or_empty(e.operation);
   out += kSep;
-  // The target, as group_key() builds it per class.
-  auto joined = [&](std::initializer_list<std::string_view> parts) {
-    bool first = true;
-    for (auto p : parts) {
-      if (!first) out += ' ';
-      out += p;
-      first = false;
-    }
-  };
-  if (cls == "capability") {
-    std::string_view target;
-    bool found = false;
-    for (const auto& [k, v] : e.extra) {
-      if (k == "capname") {
-        target = v;
-        found = true;
-      }
-    }
-    if (!found || target.empty()) target = or_empty(e.name);
-    out += target;
-  } else if (cls == "signal" || cls == "ptrace") {
-    out += e.peer ? std::string_view(*e.peer) : or_empty(e.peer_profile);
-    if (e.signal) {
-      out += ' ';
-      out += *e.signal;
-    }
-  } else if (cls == "network") {
-    joined({or_empty(e.net_family), or_empty(e.net_sock_type), or_empty(e.net_protocol)});
-  } else if (cls == "unix") {
-    joined(
-        {or_empty(e.net_sock_type), or_empty(e.net_addr), or_empty(e.peer_addr), or_empty(e.peer)});
-  } else if (cls == "dbus") {
-    joined({or_empty(e.dbus_bus), or_empty(e.dbus_path), or_empty(e.dbus_interface),
-            or_empty(e.dbus_member), or_empty(e.peer_profile)});
-  } else if (cls == "mount") {
-    joined({or_empty(e.name), or_empty(e.src_name), or_empty(e.fs_type), or_empty(e.flags)});
-  } else {
-    out += or_empty(e.name);
-    if (e.name2) {
-      out += " -> ";
-      out += *e.name2;
-    }
-  }
+  append_target(e, cls, out);
   out += kSep;
   out += e.denied_mask ? std::string_view(*e.denied_mask) : or_empty(e.requested_mask);
 }
