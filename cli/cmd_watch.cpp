@@ -475,6 +475,11 @@ struct GroupState {
   Clock::time_point printed_at{};
 };
 
+// Why the kernel's `lost` may not be ours (collector::LossReport::audit_daemon).
+constexpr std::string_view kNoDaemonClause =
+    " (no audit daemon is registered: with audit=1 the kernel counts its hold-queue overflows "
+    "there too, records it multicast to watch all the same)";
+
 std::string loss_text(const collector::LossReport& r, const std::optional<uint32_t>& lost_start) {
   std::ostringstream s;
   s << (r.serial_gaps + r.queue_dropped) << " record(s) lost: " << r.serial_gaps
@@ -483,8 +488,9 @@ std::string loss_text(const collector::LossReport& r, const std::optional<uint32
   if (r.uncounted_tail)
     s << ", and an unknown number more (no record arrived after the last ENOBUFS)";
   if (r.kernel_lost && lost_start) {
-    s << ", kernel lost +"
-      << (static_cast<int64_t>(*r.kernel_lost) - static_cast<int64_t>(*lost_start));
+    const int64_t kernel = static_cast<int64_t>(*r.kernel_lost) - static_cast<int64_t>(*lost_start);
+    s << ", kernel lost +" << kernel;
+    if (kernel > 0 && r.audit_daemon == false) s << kNoDaemonClause;
   } else {
     s << ", kernel lost count unreadable (needs CAP_AUDIT_CONTROL)";
   }
@@ -817,7 +823,10 @@ class Watcher {
 void report_losses(Source& s, std::ostream& err, ordered_json* summary) {
   if (s.kind == SourceKind::kNetlink) {
     collector::LossReport r = s.live->losses();
-    r.kernel_lost = collector::read_kernel_lost();
+    if (const auto status = collector::read_kernel_audit_status()) {
+      r.kernel_lost = status->lost;
+      r.audit_daemon = status->daemon_pid != 0;
+    }
     const bool grew =
         r.overflow_episodes != s.reported.overflow_episodes ||
         r.serial_gaps != s.reported.serial_gaps || r.queue_dropped != s.reported.queue_dropped ||
@@ -838,6 +847,7 @@ void report_losses(Source& s, std::ostream& err, ordered_json* summary) {
                              ? ordered_json(static_cast<int64_t>(*r.kernel_lost) -
                                             static_cast<int64_t>(*s.kernel_lost_at_start))
                              : ordered_json(nullptr);
+      j["audit_daemon"] = r.audit_daemon ? ordered_json(*r.audit_daemon) : ordered_json(nullptr);
       (*summary)[s.name] = j;
     }
   } else if (s.kind == SourceKind::kKmsg) {
@@ -880,7 +890,11 @@ std::string loss_summary_text(const ordered_json& losses) {
                                               : "") +
              "), kernel lost " +
              (j["kernel_lost"].is_null() ? std::string("unknown")
-                                         : "+" + std::to_string(j["kernel_lost"].get<int64_t>()));
+                                         : "+" + std::to_string(j["kernel_lost"].get<int64_t>())) +
+             (!j["kernel_lost"].is_null() && j["kernel_lost"].get<int64_t>() > 0 &&
+                      j["audit_daemon"] == false
+                  ? std::string(kNoDaemonClause)
+                  : std::string());
     } else if (j.contains("overwritten")) {
       out += std::to_string(j["lost"].get<uint64_t>()) + " lost (" +
              std::to_string(j["overwritten"].get<uint64_t>()) + " overwritten, " +

@@ -77,20 +77,25 @@ std::optional<uint32_t> audit_serial_of(std::string_view text) {
   return serial;
 }
 
-std::optional<uint32_t> read_kernel_lost() {
+std::optional<KernelAuditStatus> read_kernel_audit_status() {
   // AUDIT_GET needs CAP_AUDIT_CONTROL; without it the kernel's count stays unknown, not zero.
   const int fd = audit_open();
   if (fd < 0) return std::nullopt;
-  std::optional<uint32_t> lost;
+  std::optional<KernelAuditStatus> status;
   if (audit_request_status(fd) > 0) {
     audit_reply reply{};
     if (audit_get_reply(fd, &reply, GET_REPLY_BLOCKING, 0) > 0 && reply.type == AUDIT_GET &&
         reply.status != nullptr) {
-      lost = reply.status->lost;
+      status = KernelAuditStatus{reply.status->lost, reply.status->pid};
     }
   }
   audit_close(fd);
-  return lost;
+  return status;
+}
+
+std::optional<uint32_t> read_kernel_lost() {
+  if (const auto status = read_kernel_audit_status()) return status->lost;
+  return std::nullopt;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -312,7 +317,10 @@ LossReport NetlinkSource::counted_losses() const {
 
 LossReport NetlinkSource::losses() const {
   LossReport report = counted_losses();
-  report.kernel_lost = read_kernel_lost();
+  if (const auto status = read_kernel_audit_status()) {
+    report.kernel_lost = status->lost;
+    report.audit_daemon = status->daemon_pid != 0;
+  }
   return report;
 }
 

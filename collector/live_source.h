@@ -31,6 +31,10 @@ struct LiveLine {
 struct LossReport {
   uint64_t overflow_episodes = 0;       ///< ENOBUFS on our socket (each hides an unknown count).
   std::optional<uint32_t> kernel_lost;  ///< audit_status.lost (needs CAP_AUDIT_CONTROL).
+  /// An audit daemon is registered (audit_status.pid != 0); unknown without CAP_AUDIT_CONTROL.
+  /// Without one, a kernel booted with audit=1 also counts its hold-queue overflows in `lost`:
+  /// records that were multicast to us all the same, so `kernel_lost` then overstates our loss.
+  std::optional<bool> audit_daemon;
   uint64_t serial_gaps = 0;    ///< Serials that never reached us: the exact count ENOBUFS hides.
   uint64_t queue_dropped = 0;  ///< Records our own bounded queue had to drop (exact).
   uint64_t overwritten = 0;    ///< kmsg: records the ring overwrote before we read them.
@@ -40,8 +44,17 @@ struct LossReport {
   bool uncounted_tail = false;
 };
 
-/// The kernel's audit_status.lost (records it dropped: rate limit, backlog), via AUDIT_GET.
-/// std::nullopt without CAP_AUDIT_CONTROL: unknown, never 0.
+/// What AUDIT_GET tells about the kernel's side of delivery.
+struct KernelAuditStatus {
+  uint32_t lost = 0;        ///< audit_status.lost: rate limit, backlog (and hold queue, see above).
+  uint32_t daemon_pid = 0;  ///< The registered audit daemon (auditd); 0 = none.
+};
+
+/// The kernel's audit status via AUDIT_GET. std::nullopt without CAP_AUDIT_CONTROL: unknown,
+/// never 0.
+[[nodiscard]] std::optional<KernelAuditStatus> read_kernel_audit_status();
+
+/// read_kernel_audit_status()'s `lost` alone.
 [[nodiscard]] std::optional<uint32_t> read_kernel_lost();
 
 /// The serial of `audit(<sec>.<msec>:<serial>)` in a record, if it has one.

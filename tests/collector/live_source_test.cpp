@@ -8,6 +8,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -109,6 +111,33 @@ TEST(SerialTracker, SerialWrapAroundIsNotAGap) {
   tracker.note(2, t0);            // 1 missing
   tracker.note(4294967295u, t0);  // late duplicate from before the wrap
   EXPECT_EQ(tracker.finish(), 1u);
+}
+
+// Whether an audit daemon is registered decides what the kernel's `lost` counter means (with
+// audit=1 and none, it also counts hold-queue overflows): the pid must be the daemon's, or 0.
+TEST(KernelAuditStatus, NamesTheRegisteredDaemonOrNone) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root (CAP_AUDIT_CONTROL for AUDIT_GET)";
+  const auto status = read_kernel_audit_status();
+  ASSERT_TRUE(status.has_value()) << "AUDIT_GET failed as root";
+  const auto lost = read_kernel_lost();  // the same counter, read again: it never goes down
+  ASSERT_TRUE(lost.has_value());
+  EXPECT_GE(*lost, status->lost);
+  if (status->daemon_pid != 0) {
+    std::ifstream comm("/proc/" + std::to_string(status->daemon_pid) + "/comm");
+    std::string name;
+    std::getline(comm, name);
+    EXPECT_NE(name.find("audit"), std::string::npos)
+        << "registered audit daemon pid " << status->daemon_pid << " is '" << name << "'";
+  } else {
+    for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+      std::ifstream comm(entry.path() / "comm");
+      std::string name;
+      if (std::getline(comm, name)) {
+        EXPECT_NE(name, "auditd") << "auditd runs as " << entry.path() << " but AUDIT_GET says "
+                                  << "no daemon is registered";
+      }
+    }
+  }
 }
 
 TEST(NetlinkSource, ReceivesAUserAvcInjectedThroughTheKernel) {
@@ -242,8 +271,8 @@ TEST(NetlinkSource, AnOverflowWithNoLaterRecordIsFlaggedThenCounted) {
   if (!seen_first || source->counted_losses().overflow_episodes != 0) {
     audit_close(fd);
     GTEST_SKIP() << "other audit traffic overflowed the 4 KiB socket before the burst started"
-                 << " (first record seen: " << seen_first << ", overflows: "
-                 << source->counted_losses().overflow_episodes << ")";
+                 << " (first record seen: " << seen_first
+                 << ", overflows: " << source->counted_losses().overflow_episodes << ")";
   }
   for (int i = 0; i < kCount; ++i) {
     const std::string body = dbus_body(tag + "n" + std::to_string(i));

@@ -343,8 +343,8 @@ TEST(WatchE2E, KmsgSourceSeesInjectedRecordsAndReplaysFromStart) {
   // --from-start replays the ring buffer: the same three records again, recognised as already
   // stored (same audit id and body), not counted twice.
   Watch replay({"--json", "--quiet", "--source", "kmsg", "--from-start", "--profile", tag, "--db",
-                db.string(), "--profiles", tmp.profiles().string(), "--max-events", "3", "--duration",
-                "20"});
+                db.string(), "--profiles", tmp.profiles().string(), "--max-events", "3",
+                "--duration", "20"});
   EXPECT_EQ(replay.finish(), 0) << replay.err();
   const auto summary = json_lines(replay.out());
   ASSERT_EQ(summary.size(), 1u) << replay.out();
@@ -375,6 +375,8 @@ TEST(WatchE2E, NetlinkEventsAreParsedGroupedAndStored) {
   EXPECT_EQ(summary["groups"], 4);
   EXPECT_EQ(summary["stopped"], "reached --max-events");
   EXPECT_EQ(summary["losses"]["netlink"]["overflow_episodes"], 0);
+  // Root reads AUDIT_GET: whether a daemon is registered is known, never null.
+  EXPECT_TRUE(summary["losses"]["netlink"]["audit_daemon"].is_boolean()) << summary.dump();
   expect_stored(db, tag, 5, 4);
 }
 

@@ -342,6 +342,9 @@ def check_watch(label, boot, st, expected, truth, source, said):
         report("FAIL" if lost or not losses else "PASS", f"{label} watch reports no loss on {source}",
                json.dumps(losses))
         if losses.get("kernel_lost"):
+            report("PASS" if losses.get("audit_daemon") is False else "FAIL",
+                   f"{label} watch says no audit daemon is registered (why the kernel counted)",
+                   json.dumps(losses))
             overflows = (text(boot, "kmsg.txt") or "").count("kauditd hold queue overflow")
             print(f"INFO {label} the kernel counted {losses['kernel_lost']} lost records while "
                   f"watch listened: {overflows} 'kauditd hold queue overflow' in kmsg (no audit "
