@@ -5,10 +5,13 @@
 #include <grp.h>
 #include <gtest/gtest.h>
 #include <libaudit.h>
+#include <linux/capability.h>
 #include <linux/netlink.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -352,6 +355,76 @@ TEST(WatchE2E, KmsgSourceSeesInjectedRecordsAndReplaysFromStart) {
   EXPECT_EQ(summary[0]["summary"]["stopped"], "reached --max-events");
   EXPECT_GE(summary[0]["summary"]["duplicates"].get<uint64_t>(), 3u) << summary[0].dump();
   expect_stored(db, tag, 3, 3);
+}
+
+// Sends `body` as a USER_AVC from a child process running as `uid` with CAP_AUDIT_WRITE only,
+// as a local user's program with that capability could: the kernel attaches the sender's uid,
+// which is what watch's trust decision reads. True once the kernel took the record.
+bool inject_as(uid_t uid, const std::string& body) {
+  const pid_t child = ::fork();
+  if (child < 0) return false;
+  if (child == 0) {
+    // Keep the permitted set across the uid change, then keep only CAP_AUDIT_WRITE.
+    if (::prctl(PR_SET_KEEPCAPS, 1) != 0 || ::setgroups(0, nullptr) != 0 ||
+        ::setresgid(uid, uid, uid) != 0 || ::setresuid(uid, uid, uid) != 0) {
+      ::_exit(2);
+    }
+    __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+    __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3]{};
+    data[CAP_TO_INDEX(CAP_AUDIT_WRITE)].permitted = CAP_TO_MASK(CAP_AUDIT_WRITE);
+    data[CAP_TO_INDEX(CAP_AUDIT_WRITE)].effective = CAP_TO_MASK(CAP_AUDIT_WRITE);
+    if (::syscall(SYS_capset, &header, data) != 0 || ::getuid() != uid) ::_exit(3);
+    const int fd = audit_open();
+    if (fd < 0) ::_exit(4);
+    const int rc = audit_log_user_avc_message(fd, AUDIT_USER_AVC, body.c_str(), nullptr, nullptr,
+                                              nullptr, uid);
+    audit_close(fd);
+    ::_exit(rc > 0 ? 0 : 5);
+  }
+  int status = 0;
+  if (::waitpid(child, &status, 0) != child) return false;
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+// Anyone with CAP_AUDIT_WRITE can send a USER_AVC; only root's and the bus daemon's are believed
+// (analyzer::TrustPolicy). The same D-Bus denial sent by root and by `nobody` must come out as two
+// groups, the second one unverified with the kernel-attached sender uid, never merged.
+TEST(WatchE2E, UserAvcFromAnOrdinaryUserIsUnverifiedAndKeptApart) {
+  if (auto why = netlink_unavailable(); !why.empty()) GTEST_SKIP() << why;
+  constexpr uid_t kNobody = 65534;
+  TempDir tmp;
+  const std::string tag = make_tag("nonroot");
+  const fs::path db = tmp.path() / "w.db";
+  Watch watch({"--json", "--source", "netlink", "--profile", tag, "--db", db.string(), "--profiles",
+               tmp.profiles().string(), "--max-events", "2", "--duration", "20"});
+  ASSERT_TRUE(watch.wait_stderr("listening on netlink", std::chrono::seconds(20))) << watch.err();
+  const std::string body = bodies_for(tag).back();  // the D-Bus Hello
+  const int fd = audit_open();
+  ASSERT_GE(fd, 0);
+  inject(fd, body);
+  audit_close(fd);
+  ASSERT_TRUE(inject_as(kNobody, body))
+      << "the kernel refused a USER_AVC from uid " << kNobody << " holding CAP_AUDIT_WRITE";
+  EXPECT_EQ(watch.finish(), 0) << watch.err();
+  std::vector<json> events;
+  for (const auto& j : json_lines(watch.out())) {
+    if (j.contains("event")) events.push_back(j);
+  }
+  ASSERT_EQ(events.size(), 2u) << watch.out();
+  std::map<uint64_t, json> by_sender;
+  for (const auto& e : events) by_sender[e["event"]["sender_uid"].get<uint64_t>()] = e;
+  ASSERT_TRUE(by_sender.contains(0)) << watch.out();
+  ASSERT_TRUE(by_sender.contains(kNobody)) << watch.out();
+  const json& trusted = by_sender[0];
+  const json& forged = by_sender[kNobody];
+  EXPECT_EQ(trusted["unverified"], false) << trusted.dump();
+  EXPECT_EQ(forged["unverified"], true) << forged.dump();
+  EXPECT_EQ(forged["event"]["dbus_member"], "Hello");
+  EXPECT_NE(trusted["group"], forged["group"]) << "a forged record joined the trusted group";
+  EXPECT_EQ(forged["new_group"], true);
+  EXPECT_EQ(forged["count"], 1);
+  ASSERT_TRUE(forged.contains("proposals")) << forged.dump();
+  for (const auto& p : forged["proposals"]) EXPECT_EQ(p["unverified"], true) << p.dump();
 }
 
 TEST(WatchE2E, NetlinkEventsAreParsedGroupedAndStored) {
