@@ -1,0 +1,18 @@
+#include "cli/table.h"
+
+namespace aatune::cli {
+
+std::string row(std::initializer_list<Cell> cells) {
+  std::string out;
+  for (const Cell& c : cells) {
+    const size_t w = static_cast<size_t>(c.width < 0 ? -c.width : c.width);
+    const size_t pad = c.text.size() < w ? w - c.text.size() : 0;
+    if (!out.empty()) out += ' ';
+    if (c.width < 0) out.append(pad, ' ');
+    out += c.text;
+    if (c.width > 0) out.append(pad, ' ');
+  }
+  return out;
+}
+
+}  // namespace aatune::cli
