@@ -189,24 +189,6 @@ std::optional<std::string> parse_options(const Invocation& inv, Options& o, bool
   return std::nullopt;
 }
 
-int exit_code_for(rules::CommitError::Kind k) {
-  using K = rules::CommitError::Kind;
-  switch (k) {
-    case K::kUsage:
-      return kExitUsage;
-    case K::kPermission:
-      return kExitPermission;
-    case K::kValidation:
-    case K::kReload:
-      return kExitValidation;
-    case K::kChanged:
-    case K::kLocked:
-    case K::kIo:
-      return kExitFindings;
-  }
-  return kExitFindings;
-}
-
 void print_outputs(std::ostream& os, const std::vector<rules::ProcessResult>& runs,
                    bool failed_only) {
   for (const auto& r : runs) {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/common.h"
 #include "rules/lifecycle.h"
 #include "store/store.h"
 
@@ -80,24 +81,6 @@ std::optional<std::string> parse(const Invocation& inv, Options& o) {
     }
   }
   return std::nullopt;
-}
-
-int exit_code_for(rules::CommitError::Kind k) {
-  using K = rules::CommitError::Kind;
-  switch (k) {
-    case K::kUsage:
-      return kExitUsage;
-    case K::kPermission:
-      return kExitPermission;
-    case K::kValidation:
-    case K::kReload:
-      return kExitValidation;
-    case K::kChanged:
-    case K::kLocked:
-    case K::kIo:
-      return kExitFindings;
-  }
-  return kExitFindings;
 }
 
 void print_outputs(std::ostream& os, const std::vector<rules::ProcessResult>& runs) {

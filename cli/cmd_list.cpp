@@ -108,16 +108,6 @@ std::vector<std::string> key_fields(const std::string& key) {
   return out;
 }
 
-std::string when(std::optional<int64_t> t) {
-  if (!t) return "-";
-  const std::time_t tt = static_cast<std::time_t>(*t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M", &tm);
-  return buf;
-}
-
 }  // namespace
 
 int run_list(const Invocation& inv) {
@@ -237,7 +227,8 @@ int run_list(const Invocation& inv) {
   for (const auto& g : *groups) {
     const auto f = key_fields(g.key);
     inv.out << row({Cell(g.count, -7), Cell(g.profile, 32), Cell(g.rule_class, 10), Cell(f[2], 14),
-                    Cell(f[3], 40), Cell(f[4], 6), Cell(when(g.last_seen), 16),
+                    Cell(f[3], 40), Cell(f[4], 6),
+                    Cell(utc_time(g.last_seen, "%Y-%m-%d %H:%M"), 16),
                     Cell(g.decision ? store::to_string(g.decision->kind) : "-", 0)})
             << '\n';
     if (const GroupAdvice* adv = advice_of(g.key)) {

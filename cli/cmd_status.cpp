@@ -45,16 +45,6 @@ std::map<std::string, std::string> loaded_modes(const std::string& path) {
   return out;
 }
 
-std::string when(std::optional<int64_t> t) {
-  if (!t) return "-";
-  const std::time_t tt = static_cast<std::time_t>(*t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%SZ", &tm);
-  return buf;
-}
-
 }  // namespace
 
 int run_status(const Invocation& inv) {
@@ -179,7 +169,7 @@ int run_status(const Invocation& inv) {
           << '\n';
   for (const auto& [p, r] : rows) {
     inv.out << row({Cell(p, 40), Cell(r.mode, 10), Cell(r.open, -6), Cell(r.decided, -8),
-                    Cell(r.events, -9), Cell(when(r.last_seen), 0)})
+                    Cell(r.events, -9), Cell(utc_time(r.last_seen, "%Y-%m-%d %H:%M:%SZ"), 0)})
             << '\n';
   }
   return kExitOk;

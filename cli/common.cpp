@@ -9,6 +9,7 @@
 #include <sstream>
 #include <unordered_set>
 
+#include "cli/commands.h"
 #include "collector/parser.h"
 #include "collector/reader.h"
 #include "store/store.h"
@@ -223,6 +224,24 @@ nlohmann::ordered_json to_json(const collector::Event& ev) {
   put(j, "timestamp", ev.timestamp);
   put(j, "sender_uid", ev.sender_uid);
   return j;
+}
+
+int exit_code_for(rules::CommitError::Kind k) {
+  using K = rules::CommitError::Kind;
+  switch (k) {
+    case K::kUsage:
+      return kExitUsage;
+    case K::kPermission:
+      return kExitPermission;
+    case K::kValidation:
+    case K::kReload:
+      return kExitValidation;
+    case K::kChanged:
+    case K::kLocked:
+    case K::kIo:
+      return kExitFindings;
+  }
+  return kExitFindings;
 }
 
 }  // namespace aatune::cli

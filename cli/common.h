@@ -12,6 +12,7 @@
 
 #include "analyzer/grouping.h"
 #include "collector/event.h"
+#include "rules/loader.h"
 
 namespace aatune::cli {
 
@@ -53,5 +54,9 @@ struct ReadLogOptions {
 /// One event as the JSON object `aatune parse --format json` prints (libapparmor's field names;
 /// absent fields are left out). Shared so that `parse` and `watch` speak the same vocabulary.
 [[nodiscard]] nlohmann::ordered_json to_json(const collector::Event& ev);
+
+/// The exit code (cli/commands.h) for a change that apply, the TUI or a lifecycle command could
+/// not commit.
+[[nodiscard]] int exit_code_for(rules::CommitError::Kind kind);
 
 }  // namespace aatune::cli

@@ -1,5 +1,7 @@
 #include "cli/table.h"
 
+#include <ctime>
+
 namespace aatune::cli {
 
 std::string row(std::initializer_list<Cell> cells) {
@@ -13,6 +15,15 @@ std::string row(std::initializer_list<Cell> cells) {
     if (c.width > 0) out.append(pad, ' ');
   }
   return out;
+}
+
+std::string utc_time(std::optional<int64_t> seconds, const char* format) {
+  if (!seconds) return "-";
+  const auto t = static_cast<std::time_t>(*seconds);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[64];
+  return std::strftime(buf, sizeof buf, format, &tm) > 0 ? buf : "-";
 }
 
 }  // namespace aatune::cli

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <initializer_list>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -18,5 +19,8 @@ struct Cell {
 
 /// The cells joined by one space, each padded to its width (longer text is never cut).
 [[nodiscard]] std::string row(std::initializer_list<Cell> cells);
+
+/// Epoch seconds as UTC text in strftime `format`; "-" when unknown.
+[[nodiscard]] std::string utc_time(std::optional<int64_t> seconds, const char* format);
 
 }  // namespace aatune::cli
