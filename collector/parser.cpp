@@ -58,9 +58,36 @@ constexpr bool is_key_char(char c) {
 // `s == "literal"` with the length known at compile time: GCC inlines the memcmp into one or two
 // integer compares, where string_view's operator== calls the library memcmp (the key lookup runs
 // for every key of every record, and showed up as 10 % of `parse --count`).
+// The first L bytes of `a` and `b` are equal. Fixed-size loads (overlapping at the tail) that
+// GCC turns into one to three integer compares; memcmp with a constant size still became a
+// library call for most lengths (2 % of `parse --count`).
+template <size_t L>
+[[gnu::always_inline]] inline bool bytes_eq(const char* a, const char* b) {
+  const auto load = [](const char* p, auto word) {
+    std::memcpy(&word, p, sizeof(word));
+    return word;
+  };
+  if constexpr (L == 0) {
+    return true;
+  } else if constexpr (L == 1) {
+    return a[0] == b[0];
+  } else if constexpr (L < 4) {
+    return load(a, uint16_t{}) == load(b, uint16_t{}) &&
+           load(a + L - 2, uint16_t{}) == load(b + L - 2, uint16_t{});
+  } else if constexpr (L < 8) {
+    return load(a, uint32_t{}) == load(b, uint32_t{}) &&
+           load(a + L - 4, uint32_t{}) == load(b + L - 4, uint32_t{});
+  } else if constexpr (L <= 16) {
+    return load(a, uint64_t{}) == load(b, uint64_t{}) &&
+           load(a + L - 8, uint64_t{}) == load(b + L - 8, uint64_t{});
+  } else {
+    return std::memcmp(a, b, L) == 0;
+  }
+}
+
 template <size_t N>
 constexpr bool eq(std::string_view s, const char (&literal)[N]) {
-  return s.size() == N - 1 && std::memcmp(s.data(), literal, N - 1) == 0;
+  return s.size() == N - 1 && bytes_eq<N - 1>(s.data(), literal);
 }
 
 bool starts_with(std::string_view s, size_t pos, std::string_view prefix) {
@@ -70,7 +97,7 @@ bool starts_with(std::string_view s, size_t pos, std::string_view prefix) {
 // The literal form: a compile-time length lets GCC inline the compare (see eq()).
 template <size_t N>
 bool starts_with(std::string_view s, size_t pos, const char (&prefix)[N]) {
-  return s.size() >= pos + N - 1 && std::memcmp(s.data() + pos, prefix, N - 1) == 0;
+  return s.size() >= pos + N - 1 && bytes_eq<N - 1>(s.data() + pos, prefix);
 }
 
 size_t skip_spaces(std::string_view s, size_t pos) {
@@ -88,10 +115,16 @@ std::optional<T> to_number(std::string_view s) {
   // every T here, so a plain loop gives from_chars' result without its generality (a sign or any
   // other character goes to from_chars, which decides).
   constexpr size_t kSafeDigits = sizeof(T) >= 8 ? 18 : 9;
-  if (!s.empty() && s.size() <= kSafeDigits && std::ranges::all_of(s, is_digit)) {
-    T value{};
-    for (const char c : s) value = static_cast<T>(value * 10 + static_cast<T>(c - '0'));
-    return value;
+  if (!s.empty() && s.size() <= kSafeDigits) {
+    // One pass: sum the digits and note any other byte (then from_chars decides below).
+    uint64_t value = 0;
+    bool digits_only = true;
+    for (const char c : s) {
+      const auto d = static_cast<unsigned>(static_cast<unsigned char>(c) - '0');
+      digits_only = digits_only && d <= 9;
+      value = value * 10 + d;
+    }
+    if (digits_only) return static_cast<T>(value);
   }
   T value{};
   const auto* end = s.data() + s.size();
@@ -228,7 +261,8 @@ size_t value_end(std::string_view s, size_t pos, char terminator) {
 // without the call into memchr.
 size_t find_quote(std::string_view s, size_t from) {
 #if defined(__SSE2__)
-  if (from + 16 <= s.size()) {
+  // Paths and profile names often run past 16 bytes: a few more steps still beat the call.
+  for (int step = 0; step < 4 && from + 16 <= s.size(); ++step) {
     const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s.data() + from));
     const auto mask =
         static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8('"'))));
@@ -634,7 +668,13 @@ class Fill {
   }
 
   void set(std::optional<std::string>& slot, std::string_view value) {
-    set(slot).assign(value.data(), value.size());
+    if (slot) {
+      set(slot).assign(value.data(), value.size());
+      return;
+    }
+    // Constructing in place is much cheaper than assigning into an empty string (_M_replace).
+    if (stale_ != 0) stale_ &= ~bit_of(slot);
+    slot.emplace(value.data(), value.size());
   }
 
   /// A new `extra` entry (empty key and value to fill in).
@@ -738,7 +778,9 @@ class RecordParser {
         return fail("", "unexpected text '" + excerpt(s.substr(key_start)) +
                             "' where key=value was expected");
       }
-      const std::string_view key = s.substr(key_start, pos - key_start);
+      // Direct views, not substr(): the positions are in range, and substr's check and throw
+      // path cost 3 % in this loop.
+      const std::string_view key(s.data() + key_start, pos - key_start);
       ++pos;  // '='
       std::string_view value;
       bool quoted = false;
@@ -748,7 +790,7 @@ class RecordParser {
         if (close == std::string_view::npos) {
           return fail(std::string(key), "unterminated quote in " + std::string(key) + "=");
         }
-        value = s.substr(pos + 1, close - pos - 1);
+        value = std::string_view(s.data() + pos + 1, close - pos - 1);
         pos = close + 1;
         quoted = true;
       } else if (pos < n && s[pos] == '\'' && eq(key, "msg") && terminator == '\0') {
@@ -762,7 +804,7 @@ class RecordParser {
       } else {
         const size_t start = pos;
         pos = value_end(s, pos, terminator);
-        value = s.substr(start, pos - start);
+        value = std::string_view(s.data() + start, pos - start);
       }
       last_key_ = key;
       if (!apply(key, value, quoted)) return false;
@@ -795,7 +837,16 @@ class RecordParser {
 
   // Checks one string value: both modes (lean or not) accept and reject exactly the same records,
   // and nothing is written before the check passed (a failed record keeps its earlier fields).
-  Encoding check_string(Field f, std::string_view key, std::string_view value, bool quoted) {
+  [[gnu::always_inline]] Encoding check_string(Field f, std::string_view key,
+                                               std::string_view value, bool quoted) {
+    // Most values are quoted ASCII: nothing to check, and no call (the call was 3 % of the
+    // instructions of `parse --count`).
+    if (quoted && !check_utf8_) return Encoding::kPlain;
+    return check_string_slow(f, key, value, quoted);
+  }
+
+  [[gnu::noinline]] Encoding check_string_slow(Field f, std::string_view key,
+                                               std::string_view value, bool quoted) {
     if (!quoted && is_untrusted(f) && !value.empty() &&
         std::ranges::all_of(value, [](char c) { return is_upper_hex(c); })) {
       if (value.size() % 2 != 0) return fail_value(key, "odd-length hex value in ", "=");
@@ -815,6 +866,14 @@ class RecordParser {
     message.append(key).append(after);
     fail(std::string(key), std::move(message));
     return Encoding::kInvalid;
+  }
+
+  void decode_into(std::optional<std::string>& slot, std::string_view value, Encoding encoding) {
+    if (encoding == Encoding::kHex) {
+      hex_decode_into(fill_.set(slot), value);
+    } else {
+      fill_.set(slot, value);
+    }
   }
 
   static void decode_into(std::string& out, std::string_view value, Encoding encoding) {
@@ -839,11 +898,13 @@ class RecordParser {
     return true;
   }
 
-  bool string_into(std::optional<std::string>& slot, Field f, std::string_view key,
-                   std::string_view value, bool quoted) {
+  // Inlined into apply()'s cases: the call was 5 % of the instructions of `parse --count`.
+  [[gnu::always_inline]] bool string_into(std::optional<std::string>& slot, Field f,
+                                          std::string_view key, std::string_view value,
+                                          bool quoted) {
     const Encoding encoding = check_string(f, key, value, quoted);
     if (encoding == Encoding::kInvalid) return false;
-    if (!lean_ || kept_when_lean(f)) decode_into(fill_.set(slot), value, encoding);
+    if (!lean_ || kept_when_lean(f)) decode_into(slot, value, encoding);
     return true;
   }
 
@@ -1014,22 +1075,40 @@ class RecordParser {
 bool parse_audit_id(std::string_view s, size_t& pos, Fill& fill, bool lean) {
   if (!starts_with(s, pos, "audit(")) return false;
   size_t p = pos + 6;
-  auto digits = [&](size_t& q) {
-    const size_t start = q;
-    while (q < s.size() && is_digit(s[q])) ++q;
-    return s.substr(start, q - start);
+  const size_t n = s.size();
+  // The digits' value is summed in the same pass (every record has this header); a run longer
+  // than to_number's plain-loop limit (kSafeDigits) goes to to_number, which decides overflow.
+  struct Digits {
+    std::string_view text;
+    uint64_t value = 0;
   };
-  const auto sec = digits(p);
-  if (sec.empty() || p >= s.size() || s[p] != '.') return false;
+  const char* data = s.data();
+  auto digits = [data, n](size_t& q_out) {
+    size_t q = q_out;  // a local: through the reference every digit was a store
+    const size_t start = q;
+    uint64_t value = 0;
+    while (q < n && is_digit(data[q])) {
+      value = value * 10 + static_cast<uint64_t>(data[q] - '0');
+      ++q;
+    }
+    q_out = q;
+    return Digits{std::string_view(data + start, q - start), value};
+  };
+  const Digits sec = digits(p);
+  if (sec.text.empty() || p >= n || s[p] != '.') return false;
   ++p;
-  const auto msec = digits(p);
-  if (msec.empty() || p >= s.size() || s[p] != ':') return false;
+  const Digits msec = digits(p);
+  if (msec.text.empty() || p >= n || s[p] != ':') return false;
   ++p;
-  const auto serial = digits(p);
-  if (serial.empty() || p >= s.size() || s[p] != ')') return false;
-  const auto epoch = to_number<int64_t>(sec);
-  const auto ms = to_number<uint32_t>(msec);
-  const auto sub = to_number<uint32_t>(serial);
+  const Digits serial = digits(p);
+  if (serial.text.empty() || p >= n || s[p] != ')') return false;
+  const auto epoch = sec.text.size() <= 18 ? std::optional<int64_t>(static_cast<int64_t>(sec.value))
+                                           : to_number<int64_t>(sec.text);
+  const auto ms = msec.text.size() <= 9 ? std::optional<uint32_t>(static_cast<uint32_t>(msec.value))
+                                        : to_number<uint32_t>(msec.text);
+  const auto sub = serial.text.size() <= 9
+                       ? std::optional<uint32_t>(static_cast<uint32_t>(serial.value))
+                       : to_number<uint32_t>(serial.text);
   if (!epoch || !ms || !sub) return false;
   Event& ev = fill.ev();
   if (!lean) fill.set(ev.audit_id, s.substr(pos + 6, p - pos - 6));
@@ -1037,7 +1116,7 @@ bool parse_audit_id(std::string_view s, size_t& pos, Fill& fill, bool lean) {
   ev.audit_msec = *ms;
   ev.audit_sub_id = *sub;
   ++p;
-  if (p < s.size() && s[p] == ':') ++p;
+  if (p < n && s[p] == ':') ++p;
   pos = p;
   return true;
 }
@@ -1287,115 +1366,12 @@ ParseError not_apparmor(std::string message) {
 
 namespace {
 
-// The prefilter's needles (see may_be_apparmor).
-constexpr std::string_view kLowerNeedle = "apparmor=";
-constexpr std::string_view kUpperNeedle = "APPARMOR";
-constexpr std::string_view kLegacyNeedle = "150";
-
-// Confirms a candidate position found by the first/last-byte test.
-[[gnu::always_inline]] inline bool needle_at(const char* data, size_t size, size_t i) {
-  return (i + kLowerNeedle.size() <= size &&
-          std::memcmp(data + i, kLowerNeedle.data(), kLowerNeedle.size()) == 0) ||
-         (i + kUpperNeedle.size() <= size &&
-          std::memcmp(data + i, kUpperNeedle.data(), kUpperNeedle.size()) == 0) ||
-         (i > 0 && i + kLegacyNeedle.size() <= size && (data[i - 1] == '=' || data[i - 1] == '[') &&
-          std::memcmp(data + i, kLegacyNeedle.data(), kLegacyNeedle.size()) == 0);
-}
-
-#if defined(__x86_64__) && defined(__GNUC__)
-// 32 positions per step. Sets `i` to where it stopped; true if a needle was confirmed.
-[[gnu::target("avx2")]] bool scan_avx2(const char* data, size_t size, size_t& i) {
-  const __m256i a = _mm256_set1_epi8('a');
-  const __m256i eq = _mm256_set1_epi8('=');
-  const __m256i big_a = _mm256_set1_epi8('A');
-  const __m256i big_r = _mm256_set1_epi8('R');
-  const __m256i one = _mm256_set1_epi8('1');
-  const __m256i zero = _mm256_set1_epi8('0');
-  // Loads reach i + 31 + 8 (the last byte of "apparmor="): stop 40 bytes before the end.
-  for (; i + 40 <= size; i += 32) {
-    const __m256i first = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(data + i));
-    const __m256i hits = _mm256_or_si256(
-        _mm256_or_si256(
-            _mm256_and_si256(
-                _mm256_cmpeq_epi8(first, a),
-                _mm256_cmpeq_epi8(
-                    _mm256_loadu_si256(reinterpret_cast<const __m256i*>(data + i + 8)), eq)),
-            _mm256_and_si256(
-                _mm256_cmpeq_epi8(first, big_a),
-                _mm256_cmpeq_epi8(
-                    _mm256_loadu_si256(reinterpret_cast<const __m256i*>(data + i + 7)), big_r))),
-        _mm256_and_si256(
-            _mm256_cmpeq_epi8(first, one),
-            _mm256_cmpeq_epi8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(data + i + 2)),
-                              zero)));
-    auto mask = static_cast<uint32_t>(_mm256_movemask_epi8(hits));
-    while (mask != 0) {
-      if (needle_at(data, size, i + static_cast<size_t>(__builtin_ctz(mask)))) return true;
-      mask &= mask - 1;
-    }
-  }
-  return false;
-}
-
-bool have_avx2() {
-  return __builtin_cpu_supports("avx2") != 0;
-}
-#endif
-
-}  // namespace
-
-bool may_be_apparmor(std::string_view line) {
-  // Every AppArmor record holds `apparmor=` (1400/1107), `APPARMOR` (type names) or a legacy
-  // type number `150x`. This runs on every line of a log, so it is one SIMD pass: compare the
-  // first and last byte of each needle at once (32 or 16 positions per step) and confirm the
-  // rare candidates with memcmp.
-  const char* data = line.data();
-  const size_t size = line.size();
-  size_t i = 0;
-#if defined(__x86_64__) && defined(__GNUC__)
-  if (size >= 40 && have_avx2() && scan_avx2(data, size, i)) return true;
-#endif
-#if defined(__SSE2__)
-  // Loads reach i + 15 + 8 (the last byte of "apparmor="), so stop 24 bytes before the end.
-  if (size >= i + 24) {
-    const __m128i a = _mm_set1_epi8('a');
-    const __m128i eq = _mm_set1_epi8('=');
-    const __m128i big_a = _mm_set1_epi8('A');
-    const __m128i big_r = _mm_set1_epi8('R');
-    const __m128i one = _mm_set1_epi8('1');
-    const __m128i zero = _mm_set1_epi8('0');
-    for (; i + 24 <= size; i += 16) {
-      const auto* p = reinterpret_cast<const __m128i*>(data + i);
-      const __m128i first = _mm_loadu_si128(p);
-      const __m128i last8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(data + i + 8));
-      const __m128i last7 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(data + i + 7));
-      const __m128i last2 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(data + i + 2));
-      const __m128i hits = _mm_or_si128(
-          _mm_or_si128(_mm_and_si128(_mm_cmpeq_epi8(first, a), _mm_cmpeq_epi8(last8, eq)),
-                       _mm_and_si128(_mm_cmpeq_epi8(first, big_a), _mm_cmpeq_epi8(last7, big_r))),
-          _mm_and_si128(_mm_cmpeq_epi8(first, one), _mm_cmpeq_epi8(last2, zero)));
-      auto mask = static_cast<unsigned>(_mm_movemask_epi8(hits));
-      while (mask != 0) {
-        if (needle_at(data, size, i + static_cast<size_t>(__builtin_ctz(mask)))) return true;
-        mask &= mask - 1;
-      }
-    }
-  }
-#endif
-  for (; i < size; ++i) {
-    if ((data[i] == 'a' || data[i] == 'A' || data[i] == '1') && needle_at(data, size, i)) {
-      return true;
-    }
-  }
-  return false;
-}
-
-namespace {
-
 // Fills the event in place (the Event is large; moving it around costs more than parsing it). On
 // error it holds the partial record and its event is kInvalid.
 // `lean` keeps only what classify_line() promises (see RecordParser).
-std::optional<ParseError> parse_body(Fill& fill, std::string_view line, bool lean) {
+// `scanned`: the line's byte facts when the caller has them already (scan_line()).
+std::optional<ParseError> parse_body(Fill& fill, std::string_view line, bool lean,
+                                     const LineBytes* scanned) {
   Event& ev = fill.ev();
   if (!lean) ev.raw.assign(line.data(), line.size());
   auto invalid = [&](ParseError error) {
@@ -1403,7 +1379,7 @@ std::optional<ParseError> parse_body(Fill& fill, std::string_view line, bool lea
     return std::optional<ParseError>(std::move(error));
   };
   auto reset_partial = [&] { fill.reset_keeping_raw(); };
-  const LineBytes bytes = scan_line_bytes(line);
+  const LineBytes bytes = scanned != nullptr ? *scanned : scan_line_bytes(line);
   if (bytes.nul) {
     if (!may_be_apparmor(line)) return invalid(not_apparmor("not an AppArmor record"));
     return invalid(ParseError{ParseError::Kind::kInvalid, "",
@@ -1477,10 +1453,11 @@ std::optional<ParseError> parse_body(Fill& fill, std::string_view line, bool lea
 }
 
 // `reuse`: `ev` holds an earlier record whose string capacity is worth keeping (see Fill).
-std::optional<ParseError> parse_into(Event& ev, std::string_view line, bool lean, bool reuse) {
+std::optional<ParseError> parse_into(Event& ev, std::string_view line, bool lean, bool reuse,
+                                     const LineBytes* scanned = nullptr) {
   Fill fill(ev);
   if (reuse) fill.begin_reuse();
-  auto error = parse_body(fill, line, lean);
+  auto error = parse_body(fill, line, lean, scanned);
   fill.finish();
   return error;
 }
@@ -1544,14 +1521,30 @@ void clear_lean_fields(Event& e) {
 
 }  // namespace
 
-std::optional<ParseError> classify_line(std::string_view line, Event& event) {
+namespace {
+
+void begin_lean(Event& event) {
   if (event.raw.empty() && !event.profile && !event.name && event.extra.empty()) {
     clear_lean_fields(event);
   } else {
     event = Event{};  // a caller's full Event: start from scratch once
   }
+}
+
+}  // namespace
+
+std::optional<ParseError> classify_line(std::string_view line, Event& event) {
+  begin_lean(event);
   if (!may_be_apparmor(line)) return not_apparmor("not an AppArmor record");
   return parse_into(event, line, true, false);
+}
+
+std::optional<ParseError> classify_scanned(std::string_view line, const LineFacts& facts,
+                                           Event& event) {
+  begin_lean(event);
+  if (!facts.may_be_apparmor) return not_apparmor("not an AppArmor record");
+  const LineBytes bytes{facts.nul, facts.high_bit};
+  return parse_into(event, line, true, false, &bytes);
 }
 
 std::optional<Companion> parse_companion(std::string_view line) {

@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "collector/event.h"
+#include "collector/line_scan.h"
 
 namespace aatune::collector {
 
@@ -58,6 +59,11 @@ struct ParseOutcome {
 /// allocation per record); its fields are cleared first. std::nullopt = a record; on error only
 /// the returned ParseError is meaningful.
 [[nodiscard]] std::optional<ParseError> classify_line(std::string_view line, Event& event);
+
+/// classify_line() for a line whose facts scan_line() found (collector/line_scan.h): the same
+/// result without the prefilter's and the byte check's passes over the line.
+[[nodiscard]] std::optional<ParseError> classify_scanned(std::string_view line,
+                                                         const LineFacts& facts, Event& event);
 
 /// Cheap test used to skip noise before the full parse: false means "certainly not ours".
 [[nodiscard]] bool may_be_apparmor(std::string_view line);

@@ -10,6 +10,8 @@
 #include <string>
 #include <string_view>
 
+#include "collector/line_scan.h"
+
 namespace aatune::collector {
 
 /// One logical line: its text (without the newline), the 1-based number of its first physical
@@ -25,6 +27,12 @@ struct LineView {
   std::string_view text;
   uint64_t line_no = 0;
   uint64_t offset = 0;
+};
+
+/// A LineView with, when the reader's fast path served it, the facts of one scan_line() pass.
+struct ScannedView {
+  LineView line;
+  std::optional<LineFacts> facts;  ///< Absent for joined, truncated or buffer-crossing lines.
 };
 
 struct ReaderError {
@@ -50,6 +58,10 @@ class LineReader {
   /// Like next() without copying the text: it points into the reader's buffer and stays valid
   /// only until the next call. Same lines, numbers, offsets and truncation as next().
   [[nodiscard]] std::expected<std::optional<LineView>, ReaderError> next_view();
+
+  /// Like next_view(), finding the line's end with scan_line() (one pass for the newline and the
+  /// parser's whole-line facts) instead of memchr: the counting path. Same lines as next_view().
+  [[nodiscard]] std::expected<std::optional<ScannedView>, ReaderError> next_scanned();
 
   /// Bytes consumed so far (decompressed), i.e. the offset to resume from.
   [[nodiscard]] uint64_t offset() const;
