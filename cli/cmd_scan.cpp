@@ -298,6 +298,8 @@ class Scanner {
     analyzer::append_group_key(rec.event, rec.group_key);
     rec.source.assign(source);
     rec.line_no = line_no;
+    // Here rather than on the store thread, which is the slower of the two.
+    rec.fingerprint = store::record_fingerprint(rec.event);
     ++b.used;
   }
 

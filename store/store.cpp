@@ -6,12 +6,15 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <charconv>
 #include <cstdlib>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
+#include <tuple>
 #include <type_traits>
 #include <unordered_map>
 
@@ -166,6 +169,53 @@ DROP TABLE groups;
 ALTER TABLE groups_v2 RENAME TO groups;
 -- Ad-hoc queries written against schema 1 (`select count(*) from events`) keep working.
 CREATE VIEW events AS SELECT id, group_id, container, trust, host FROM records;
+)sql",
+                                                                          R"sql(
+-- Schema 3, records in blocks (docs/store.md "Layout"): a batch of records that are a plain parse
+-- of their text is one record_blocks row, whose `meta` holds per record the varints (length,
+-- group, source, line, container, trust, host, epoch) and the 8-byte fingerprint, so dedup needs
+-- no per-record index. The text, byte-exact (it is evidence), is in block_slices: one row per
+-- group per block with that group's records of the block (ordinal in the block, container, trust,
+-- host, the raw line), so that reading a group reads its slices, not whole blocks. Record ids are
+-- one sequence shared with `records`: a block holds [first_record, first_record + count).
+-- Nothing is moved: schema-2 rows stay in records.
+CREATE TABLE record_blocks(
+  id INTEGER PRIMARY KEY,
+  first_record INTEGER NOT NULL,
+  count INTEGER NOT NULL,
+  min_epoch INTEGER,
+  max_epoch INTEGER,
+  meta BLOB NOT NULL);
+CREATE INDEX record_blocks_epoch ON record_blocks(max_epoch, min_epoch);
+-- Appended in (block, group) order; found by group through the index.
+CREATE TABLE block_slices(
+  id INTEGER PRIMARY KEY,
+  block_id INTEGER NOT NULL REFERENCES record_blocks(id),
+  group_id INTEGER NOT NULL REFERENCES groups(id),
+  records BLOB NOT NULL);
+CREATE INDEX block_slices_group ON block_slices(group_id, block_id);
+-- A group's counters in a narrow table of their own: a batch updates thousands of groups spread
+-- over the whole table, and each commit writes every page it dirtied; with the key text beside
+-- the counters that was the whole groups table per batch (measured: half the first scan).
+CREATE TABLE group_stats(
+  group_id INTEGER PRIMARY KEY,
+  count INTEGER NOT NULL,
+  first_seen INTEGER,
+  last_seen INTEGER);
+INSERT INTO group_stats(group_id, count, first_seen, last_seen)
+SELECT id, count, first_seen, last_seen FROM groups;
+ALTER TABLE groups DROP COLUMN count;
+ALTER TABLE groups DROP COLUMN first_seen;
+ALTER TABLE groups DROP COLUMN last_seen;
+-- Schema-1 ad-hoc queries (`select count(*) from events`) count the records of blocks too; the
+-- block columns are in `meta`, which SQL cannot decode, hence NULL.
+DROP VIEW events;
+CREATE VIEW events AS
+WITH RECURSIVE block_ids(id, last) AS (
+  SELECT first_record, first_record + count - 1 FROM record_blocks WHERE count > 0
+  UNION ALL SELECT id + 1, last FROM block_ids WHERE id < last)
+SELECT id, group_id, container, trust, host FROM records
+UNION ALL SELECT id, NULL, NULL, NULL, NULL FROM block_ids;
 )sql"};
 
 // ---- fingerprint ------------------------------------------------------------------------------
@@ -461,7 +511,153 @@ struct GroupDelta {
   std::optional<int64_t> first;
   std::optional<int64_t> last;
   std::vector<std::pair<std::string_view, uint64_t>> hosts;  // Nearly always one.
+  std::string slice;          // Its records in this batch's block (put_slice_record).
+  int64_t last_ordinal = -1;  // Of the last record put into `slice`.
 };
+
+// ---- record blocks ------------------------------------------------------------------------------
+
+// meta of a record block: a format byte, then per record the varints below and the fingerprint as
+// 8 little-endian bytes (it is random: a varint would be longer).
+constexpr char kMetaFormat = 1;
+
+void put_varint(std::string& out, uint64_t v) {
+  while (v >= 0x80) {
+    out += static_cast<char>((v & 0x7f) | 0x80);
+    v >>= 7;
+  }
+  out += static_cast<char>(v);
+}
+
+bool get_varint(std::string_view& in, uint64_t& v) {
+  v = 0;
+  for (int shift = 0; shift < 64 && !in.empty(); shift += 7) {
+    const auto b = static_cast<unsigned char>(in.front());
+    in.remove_prefix(1);
+    v |= static_cast<uint64_t>(b & 0x7f) << shift;
+    if ((b & 0x80) == 0) return true;
+  }
+  return false;
+}
+
+uint64_t zigzag(int64_t v) {
+  return (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63);
+}
+int64_t unzigzag(uint64_t v) {
+  return static_cast<int64_t>(v >> 1) ^ -static_cast<int64_t>(v & 1);
+}
+
+struct BlockRecord {
+  uint64_t raw_length = 0;
+  int64_t group_id = 0;
+  int64_t source_id = 0;
+  uint64_t line_no = 0;
+  int container = 0;
+  int trust = 0;
+  std::optional<std::string_view> host;
+  int64_t epoch = 0;  // 0: the record has none.
+  uint64_t fingerprint = 0;
+};
+
+void put_block_record(std::string& out, const BlockRecord& r) {
+  put_varint(out, r.raw_length);
+  put_varint(out, static_cast<uint64_t>(r.group_id));
+  put_varint(out, static_cast<uint64_t>(r.source_id));
+  put_varint(out, r.line_no);
+  put_varint(out, static_cast<uint64_t>(r.container));
+  put_varint(out, static_cast<uint64_t>(r.trust));
+  put_varint(out, r.host ? r.host->size() + 1 : 0);  // 0: no host (not the same as "").
+  if (r.host) out += *r.host;
+  put_varint(out, zigzag(r.epoch));
+  for (int i = 0; i < 8; ++i) out += static_cast<char>((r.fingerprint >> (8 * i)) & 0xff);
+}
+
+bool get_block_record(std::string_view& in, BlockRecord& r) {
+  uint64_t v = 0;
+  if (!get_varint(in, r.raw_length)) return false;
+  if (!get_varint(in, v)) return false;
+  r.group_id = static_cast<int64_t>(v);
+  if (!get_varint(in, v)) return false;
+  r.source_id = static_cast<int64_t>(v);
+  if (!get_varint(in, r.line_no)) return false;
+  if (!get_varint(in, v)) return false;
+  r.container = static_cast<int>(v);
+  if (!get_varint(in, v)) return false;
+  r.trust = static_cast<int>(v);
+  if (!get_varint(in, v)) return false;
+  if (v == 0) {
+    r.host.reset();
+  } else {
+    if (in.size() < v - 1) return false;
+    r.host = in.substr(0, v - 1);
+    in.remove_prefix(v - 1);
+  }
+  if (!get_varint(in, v)) return false;
+  r.epoch = unzigzag(v);
+  if (in.size() < 8) return false;
+  r.fingerprint = 0;
+  for (int i = 0; i < 8; ++i) {
+    r.fingerprint |= static_cast<uint64_t>(static_cast<unsigned char>(in[static_cast<size_t>(i)]))
+                     << (8 * i);
+  }
+  in.remove_prefix(8);
+  return true;
+}
+
+// The fingerprints a connection knows to be stored: an open-addressing set of 64-bit values
+// (no allocation per insert: a scan adds half a million of them).
+class FingerprintSet {
+ public:
+  /// True if `fp` was not in the set (it is now).
+  bool insert(uint64_t fp) {
+    if (fp == 0) fp = 1;  // 0 marks an empty slot.
+    if ((size_ + 1) * 2 > slots_.size()) grow();
+    const size_t mask = slots_.size() - 1;
+    for (size_t i = (fp * 0x9e3779b97f4a7c15ULL) >> shift_;; i = (i + 1) & mask) {
+      if (slots_[i] == fp) return false;
+      if (slots_[i] == 0) {
+        slots_[i] = fp;
+        ++size_;
+        return true;
+      }
+    }
+  }
+  void clear() {
+    slots_.clear();
+    size_ = 0;
+    shift_ = 64;
+  }
+
+ private:
+  void grow() {
+    std::vector<uint64_t> old = std::move(slots_);
+    const size_t n = old.empty() ? 1024 : old.size() * 2;
+    slots_.assign(n, 0);
+    shift_ = 64 - std::countr_zero(n);
+    size_ = 0;
+    for (uint64_t fp : old) {
+      if (fp != 0) insert(fp);
+    }
+  }
+
+  std::vector<uint64_t> slots_;
+  size_t size_ = 0;
+  int shift_ = 64;
+};
+
+// A slice: the records of one group in one block, each as the varints ordinal delta (from the
+// previous record of the slice; the first from -1), container, trust, host (0 = none, else
+// length + 1 and the bytes), raw length, then the raw bytes.
+void put_slice_record(std::string& out, uint64_t ordinal_delta, int container, int trust,
+                      const std::optional<std::string>& host, std::string_view raw) {
+  put_varint(out, ordinal_delta);
+  put_varint(out, static_cast<uint64_t>(container));
+  put_varint(out, static_cast<uint64_t>(trust));
+  put_varint(out, host ? host->size() + 1 : 0);
+  if (host) out += *host;
+  put_varint(out, raw.size());
+  out += raw;
+}
 
 }  // namespace
 
@@ -546,15 +742,32 @@ struct Store::Impl {
   // Prepared on first use and kept: a scan runs these once per batch or per new group/source.
   Stmt insert_source;
   Stmt insert_group;
+  Stmt insert_stats;
   Stmt select_group;
   Stmt update_group;
   Stmt insert_host;
   Stmt upsert_host;
   Stmt upsert_checkpoint;
   std::string fields_buffer;  // encode_fields_into() target, reused across records
+  Stmt insert_block;
+  Stmt select_data_version;
+  Stmt select_next_record;
+  Stmt select_block_meta;
+  Stmt select_fingerprints;
+  // Dedup (docs/store.md "Deduplication"): the fingerprints stored in the epoch ranges `loaded`
+  // (sorted, disjoint, inclusive), valid while no other connection has committed since
+  // `data_version` was read.
+  FingerprintSet seen;
+  std::vector<std::pair<int64_t, int64_t>> loaded;
+  int64_t data_version = -1;
   // Per-batch scratch, kept to reuse their storage.
   std::vector<GroupDelta*> record_groups;
   std::unordered_map<int64_t, GroupDelta> deltas;
+  std::vector<uint64_t> fingerprints;
+  std::vector<std::pair<int64_t, GroupDelta*>> slice_order;            // (group id, delta)
+  std::vector<std::tuple<int64_t, int64_t, GroupDelta*>> write_order;  // (id, key hash, delta)
+  Stmt insert_slice;
+  std::string block_meta;
 
   StoreError error(std::string_view what) const {
     return StoreError{path + ": " + std::string(what) + ": " + sqlite3_errmsg(db.get())};
@@ -612,7 +825,106 @@ struct Store::Impl {
     sqlite3_exec(db.get(), "ROLLBACK", nullptr, nullptr, nullptr);
     group_ids.clear();
     source_ids.clear();
+    forget_fingerprints();  // It may hold the rolled-back batch's.
     return result;
+  }
+
+  void forget_fingerprints() {
+    seen.clear();
+    loaded.clear();
+    data_version = -1;
+  }
+
+  // Inside a write transaction: drops what this connection knows of the stored fingerprints if
+  // another connection committed since it was learnt (PRAGMA data_version moves only then).
+  std::expected<void, StoreError> check_data_version() {
+    auto s = cached(select_data_version, "PRAGMA data_version");
+    if (!s) return std::unexpected(s.error());
+    if (sqlite3_step(*s) != SQLITE_ROW) return std::unexpected(error("cannot read header"));
+    const int64_t v = sqlite3_column_int64(*s, 0);
+    sqlite3_reset(*s);
+    if (v != data_version) {
+      forget_fingerprints();
+      data_version = v;
+    }
+    return {};
+  }
+
+  // Adds to `seen` every stored fingerprint with an epoch in [lo, hi]: from the blocks whose
+  // range overlaps it and from the fingerprints table (records outside blocks).
+  std::expected<void, StoreError> load_fingerprints(int64_t lo, int64_t hi) {
+    auto b = cached(select_block_meta,
+                    "SELECT meta FROM record_blocks WHERE max_epoch >= ?1 AND min_epoch <= ?2");
+    if (!b) return std::unexpected(b.error());
+    sqlite3_bind_int64(*b, 1, lo);
+    sqlite3_bind_int64(*b, 2, hi);
+    int rc;
+    while ((rc = sqlite3_step(*b)) == SQLITE_ROW) {
+      const auto* p = static_cast<const char*>(sqlite3_column_blob(*b, 0));
+      std::string_view meta(p ? p : "", static_cast<size_t>(sqlite3_column_bytes(*b, 0)));
+      if (meta.empty() || meta.front() != kMetaFormat) {
+        sqlite3_reset(*b);
+        return std::unexpected(StoreError{path + ": a record block has an unknown format"});
+      }
+      meta.remove_prefix(1);
+      BlockRecord r;
+      while (!meta.empty() && get_block_record(meta, r)) seen.insert(r.fingerprint);
+    }
+    sqlite3_reset(*b);
+    if (rc != SQLITE_DONE) return std::unexpected(error("cannot read record blocks"));
+    auto f = cached(select_fingerprints,
+                    "SELECT fingerprint FROM fingerprints WHERE epoch BETWEEN ?1 AND ?2");
+    if (!f) return std::unexpected(f.error());
+    sqlite3_bind_int64(*f, 1, lo);
+    sqlite3_bind_int64(*f, 2, hi);
+    while ((rc = sqlite3_step(*f)) == SQLITE_ROW) {
+      seen.insert(static_cast<uint64_t>(sqlite3_column_int64(*f, 0)));
+    }
+    sqlite3_reset(*f);
+    if (rc != SQLITE_DONE) return std::unexpected(error("cannot read fingerprints"));
+    return {};
+  }
+
+  // Makes `seen` cover the epochs [lo, hi], loading only the parts not loaded yet.
+  std::expected<void, StoreError> cover(int64_t lo, int64_t hi) {
+    int64_t cursor = lo;
+    for (const auto& [a, b] : loaded) {
+      if (cursor > hi) break;
+      if (b < cursor) continue;
+      if (a > hi) break;
+      if (a > cursor) {
+        if (auto r = load_fingerprints(cursor, a - 1); !r) return r;
+      }
+      if (b == std::numeric_limits<int64_t>::max()) return {};
+      cursor = b + 1;
+    }
+    if (cursor <= hi) {
+      if (auto r = load_fingerprints(cursor, hi); !r) return r;
+    }
+    loaded.emplace_back(lo, hi);
+    std::ranges::sort(loaded);
+    std::vector<std::pair<int64_t, int64_t>> merged;
+    for (const auto& iv : loaded) {
+      if (!merged.empty() && iv.first <= merged.back().second + 1) {
+        merged.back().second = std::max(merged.back().second, iv.second);
+      } else {
+        merged.push_back(iv);
+      }
+    }
+    loaded = std::move(merged);
+    return {};
+  }
+
+  // The next id of the record sequence shared by `records` and the blocks.
+  std::expected<int64_t, StoreError> next_record_id() {
+    auto s = cached(select_next_record,
+                    "SELECT max(coalesce((SELECT max(id) FROM records), 0), coalesce((SELECT "
+                    "first_record + count - 1 FROM record_blocks ORDER BY id DESC LIMIT 1), 0))");
+    if (!s) return std::unexpected(s.error());
+    if (sqlite3_step(*s) != SQLITE_ROW) return std::unexpected(error("cannot read records"));
+    const int64_t id = sqlite3_column_int64(*s, 0) + 1;
+    sqlite3_reset(*s);
+    return id;
   }
 
   std::expected<void, StoreError> migrate() {
@@ -656,8 +968,8 @@ struct Store::Impl {
       g.id = it->second;
     } else {
       auto ins = cached(insert_group,
-                        "INSERT OR IGNORE INTO groups(key_hash, key, profile, class, count, "
-                        "first_seen, last_seen) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+                        "INSERT OR IGNORE INTO groups(key_hash, key, profile, class) "
+                        "VALUES(?1, ?2, ?3, ?4)");
       if (!ins) return std::unexpected(ins.error());
       // The key's first two fields (U+001F separated) are profile and class; keep them as
       // columns so that status/list can filter without knowing the key format.
@@ -674,13 +986,19 @@ struct Store::Impl {
       bind_text(*ins, 2, k);
       bind_text(*ins, 3, profile);
       bind_text(*ins, 4, cls);
-      sqlite3_bind_int64(*ins, 5, static_cast<int64_t>(g.count));
-      bind_opt_int(*ins, 6, g.first);
-      bind_opt_int(*ins, 7, g.last);
       if (sqlite3_step(*ins) != SQLITE_DONE) return std::unexpected(error("write failed"));
       if (sqlite3_changes(db.get()) == 1) {
         g.id = sqlite3_last_insert_rowid(db.get());
         created = true;
+        auto st = cached(insert_stats,
+                         "INSERT INTO group_stats(group_id, count, first_seen, last_seen) "
+                         "VALUES(?1, ?2, ?3, ?4)");
+        if (!st) return std::unexpected(st.error());
+        sqlite3_bind_int64(*st, 1, g.id);
+        sqlite3_bind_int64(*st, 2, static_cast<int64_t>(g.count));
+        bind_opt_int(*st, 3, g.first);
+        bind_opt_int(*st, 4, g.last);
+        if (sqlite3_step(*st) != SQLITE_DONE) return std::unexpected(error("write failed"));
       } else {
         auto sel = cached(select_group, "SELECT id, key FROM groups WHERE key_hash = ?1");
         if (!sel) return std::unexpected(sel.error());
@@ -699,11 +1017,11 @@ struct Store::Impl {
     if (!created) {
       auto upd = cached(
           update_group,
-          "UPDATE groups SET count = count + ?2, "
+          "UPDATE group_stats SET count = count + ?2, "
           "first_seen = CASE WHEN ?3 IS NULL THEN first_seen WHEN first_seen IS NULL THEN ?3 "
           "ELSE min(first_seen, ?3) END, "
           "last_seen = CASE WHEN ?4 IS NULL THEN last_seen WHEN last_seen IS NULL THEN ?4 "
-          "ELSE max(last_seen, ?4) END WHERE id = ?1");
+          "ELSE max(last_seen, ?4) END WHERE group_id = ?1");
       if (!upd) return std::unexpected(upd.error());
       sqlite3_bind_int64(*upd, 1, g.id);
       sqlite3_bind_int64(*upd, 2, static_cast<int64_t>(g.count));
@@ -852,8 +1170,8 @@ std::expected<Store, StoreError> Store::open(const std::string& path, const Open
     if (!fp) return std::unexpected(fp.error());
     impl->insert_fingerprint = std::move(*fp);
     auto rec = impl->prepare(
-        "INSERT INTO records(group_id, source_id, line_no, container, trust, host, raw, fields) "
-        "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+        "INSERT INTO records(id, group_id, source_id, line_no, container, trust, host, raw, "
+        "fields) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
     if (!rec) return std::unexpected(rec.error());
     impl->insert_record = std::move(*rec);
   }
@@ -887,21 +1205,41 @@ std::expected<IngestResult, StoreError> Store::ingest(std::span<const NewRecord>
   Impl& d = *impl_;
   return d.transaction([&]() -> std::expected<IngestResult, StoreError> {
     IngestResult result;
+    if (auto v = d.check_data_version(); !v) return std::unexpected(v.error());
+    // Pass 0: fingerprints, and the epochs they need to be checked against.
+    d.fingerprints.resize(records.size());
+    int64_t lo = std::numeric_limits<int64_t>::max();
+    int64_t hi = std::numeric_limits<int64_t>::min();
+    bool without_epoch = false;
+    for (size_t i = 0; i < records.size(); ++i) {
+      const Event& e = records[i].event;
+      d.fingerprints[i] =
+          records[i].fingerprint != 0 ? records[i].fingerprint : record_fingerprint(e);
+      const int64_t epoch = e.epoch.value_or(0);
+      if (epoch == 0) {
+        without_epoch = true;
+      } else {
+        lo = std::min(lo, epoch);
+        hi = std::max(hi, epoch);
+      }
+    }
+    if (without_epoch) {
+      if (auto c = d.cover(0, 0); !c) return std::unexpected(c.error());
+    }
+    if (lo <= hi) {
+      if (auto c = d.cover(lo, hi); !c) return std::unexpected(c.error());
+    }
+
     // Pass 1: dedup and fold each new record into its group's share of the batch. Consecutive
     // records often share a group: the last one is remembered instead of hashed again.
     d.deltas.clear();
     d.record_groups.assign(records.size(), nullptr);
-    sqlite3_stmt* fp = d.insert_fingerprint.get();
     const std::string* last_key = nullptr;
     GroupDelta* last_delta = nullptr;
     for (size_t i = 0; i < records.size(); ++i) {
       const NewRecord& r = records[i];
       const Event& e = r.event;
-      sqlite3_reset(fp);
-      sqlite3_bind_int64(fp, 1, e.epoch.value_or(0));
-      sqlite3_bind_int64(fp, 2, static_cast<int64_t>(record_fingerprint(e)));
-      if (sqlite3_step(fp) != SQLITE_DONE) return std::unexpected(d.error("write failed"));
-      if (sqlite3_changes(d.db.get()) == 0) {
+      if (!d.seen.insert(d.fingerprints[i])) {
         ++result.duplicates;
         continue;
       }
@@ -929,47 +1267,116 @@ std::expected<IngestResult, StoreError> Store::ingest(std::span<const NewRecord>
         g.hosts.emplace_back(host, 1);
       }
     }
-    sqlite3_reset(fp);
 
-    // Pass 2: each touched group written once.
+    // Pass 2: each touched group written once, known groups in id order (their counters and
+    // hosts are then updated page after page instead of all over the tables), new ones after.
+    d.write_order.clear();
     for (auto& [hash, g] : d.deltas) {
-      if (auto w = d.write_group(g, hash); !w) return std::unexpected(w.error());
+      const auto it = d.group_ids.find(hash);
+      d.write_order.emplace_back(
+          it != d.group_ids.end() ? it->second : std::numeric_limits<int64_t>::max(), hash, &g);
+    }
+    std::ranges::sort(d.write_order);
+    for (const auto& [id, hash, g] : d.write_order) {
+      if (auto w = d.write_group(*g, hash); !w) return std::unexpected(w.error());
     }
 
-    // Pass 3: the new records, in reading order.
-    sqlite3_stmt* ins = d.insert_record.get();
-    const std::string* last_source = nullptr;
-    int64_t last_source_id = 0;
-    for (size_t i = 0; i < records.size(); ++i) {
-      const GroupDelta* g = d.record_groups[i];
-      if (g == nullptr) continue;
-      const NewRecord& r = records[i];
-      const Event& e = r.event;
-      if (last_source == nullptr || *last_source != r.source) {
-        auto src = d.source_id(r.source);
-        if (!src) return std::unexpected(src.error());
-        last_source = &r.source;
-        last_source_id = *src;
-      }
-      sqlite3_reset(ins);
-      sqlite3_bind_int64(ins, 1, g->id);
-      sqlite3_bind_int64(ins, 2, last_source_id);
-      sqlite3_bind_int64(ins, 3, static_cast<int64_t>(r.line_no));
-      sqlite3_bind_int(ins, 4, static_cast<int>(e.container));
-      sqlite3_bind_int(ins, 5, static_cast<int>(e.trust));
-      bind_opt_text(ins, 6, e.host);
-      bind_text(ins, 7, e.raw);
-      if (options.events_parsed_from_raw) {
-        sqlite3_bind_null(ins, 8);
-      } else {
+    // Pass 3: the new records, in reading order, with ids from the shared sequence.
+    if (result.added > 0) {
+      auto next = d.next_record_id();
+      if (!next) return std::unexpected(next.error());
+      int64_t id = *next;
+      const int64_t first_record = id;
+      const std::string* last_source = nullptr;
+      int64_t last_source_id = 0;
+      const bool block = options.events_parsed_from_raw;
+      d.block_meta.assign(1, kMetaFormat);
+      std::optional<int64_t> min_epoch;
+      std::optional<int64_t> max_epoch;
+      sqlite3_stmt* ins = d.insert_record.get();
+      sqlite3_stmt* fp = d.insert_fingerprint.get();
+      for (size_t i = 0; i < records.size(); ++i) {
+        GroupDelta* g = d.record_groups[i];
+        if (g == nullptr) continue;
+        const NewRecord& r = records[i];
+        const Event& e = r.event;
+        if (last_source == nullptr || *last_source != r.source) {
+          auto src = d.source_id(r.source);
+          if (!src) return std::unexpected(src.error());
+          last_source = &r.source;
+          last_source_id = *src;
+        }
+        const int64_t epoch = e.epoch.value_or(0);
+        if (block) {
+          // The text goes into its group's slice verbatim; meta keeps what dedup and a reader
+          // of the whole block need.
+          put_block_record(
+              d.block_meta,
+              BlockRecord{e.raw.size(), g->id, last_source_id, r.line_no,
+                          static_cast<int>(e.container), static_cast<int>(e.trust),
+                          e.host ? std::optional<std::string_view>(*e.host) : std::nullopt, epoch,
+                          d.fingerprints[i]});
+          const int64_t ordinal = id - first_record;
+          put_slice_record(g->slice, static_cast<uint64_t>(ordinal - g->last_ordinal),
+                           static_cast<int>(e.container), static_cast<int>(e.trust), e.host, e.raw);
+          g->last_ordinal = ordinal;
+          min_epoch = std::min(min_epoch.value_or(epoch), epoch);
+          max_epoch = std::max(max_epoch.value_or(epoch), epoch);
+          ++id;
+          continue;
+        }
+        sqlite3_reset(fp);
+        sqlite3_bind_int64(fp, 1, epoch);
+        sqlite3_bind_int64(fp, 2, static_cast<int64_t>(d.fingerprints[i]));
+        if (sqlite3_step(fp) != SQLITE_DONE) return std::unexpected(d.error("write failed"));
+        sqlite3_reset(ins);
+        sqlite3_bind_int64(ins, 1, id++);
+        sqlite3_bind_int64(ins, 2, g->id);
+        sqlite3_bind_int64(ins, 3, last_source_id);
+        sqlite3_bind_int64(ins, 4, static_cast<int64_t>(r.line_no));
+        sqlite3_bind_int(ins, 5, static_cast<int>(e.container));
+        sqlite3_bind_int(ins, 6, static_cast<int>(e.trust));
+        bind_opt_text(ins, 7, e.host);
+        bind_text(ins, 8, e.raw);
         d.fields_buffer.clear();
         encode_fields_into(e, d.fields_buffer);
-        sqlite3_bind_blob(ins, 8, d.fields_buffer.data(), static_cast<int>(d.fields_buffer.size()),
+        sqlite3_bind_blob(ins, 9, d.fields_buffer.data(), static_cast<int>(d.fields_buffer.size()),
                           SQLITE_STATIC);
+        if (sqlite3_step(ins) != SQLITE_DONE) return std::unexpected(d.error("write failed"));
       }
-      if (sqlite3_step(ins) != SQLITE_DONE) return std::unexpected(d.error("write failed"));
+      sqlite3_reset(fp);
+      sqlite3_reset(ins);
+      if (block) {
+        auto b = d.cached(d.insert_block,
+                          "INSERT INTO record_blocks(first_record, count, min_epoch, max_epoch, "
+                          "meta) VALUES(?1, ?2, ?3, ?4, ?5)");
+        if (!b) return std::unexpected(b.error());
+        sqlite3_bind_int64(*b, 1, first_record);
+        sqlite3_bind_int64(*b, 2, id - first_record);
+        bind_opt_int(*b, 3, min_epoch);
+        bind_opt_int(*b, 4, max_epoch);
+        sqlite3_bind_blob64(*b, 5, d.block_meta.data(), d.block_meta.size(), SQLITE_STATIC);
+        if (sqlite3_step(*b) != SQLITE_DONE) return std::unexpected(d.error("write failed"));
+        const int64_t block_id = sqlite3_last_insert_rowid(d.db.get());
+        sqlite3_reset(*b);
+        // In group order: the rows are appended, the group index gets them in key order.
+        d.slice_order.clear();
+        for (auto& [hash, g] : d.deltas) d.slice_order.emplace_back(g.id, &g);
+        std::ranges::sort(d.slice_order);
+        auto sl =
+            d.cached(d.insert_slice,
+                     "INSERT INTO block_slices(block_id, group_id, records) VALUES(?1, ?2, ?3)");
+        if (!sl) return std::unexpected(sl.error());
+        for (const auto& [gid, g] : d.slice_order) {
+          sqlite3_reset(*sl);
+          sqlite3_bind_int64(*sl, 1, block_id);
+          sqlite3_bind_int64(*sl, 2, gid);
+          sqlite3_bind_blob64(*sl, 3, g->slice.data(), g->slice.size(), SQLITE_STATIC);
+          if (sqlite3_step(*sl) != SQLITE_DONE) return std::unexpected(d.error("write failed"));
+        }
+        sqlite3_reset(*sl);
+      }
     }
-    sqlite3_reset(ins);
 
     for (const Checkpoint& c : checkpoints) {
       auto src = d.source_id(c.source);
@@ -1030,8 +1437,9 @@ std::expected<std::vector<Group>, StoreError> Store::groups(const GroupFilter& f
     if (rc != SQLITE_DONE) return std::unexpected(d.error("cannot read hosts"));
   }
   auto s = d.prepare(
-      "SELECT id, key, profile, class, count, first_seen, last_seen FROM groups "
-      "WHERE count > 0 AND (?1 IS NULL OR profile = ?1) AND (?2 IS NULL OR last_seen >= ?2) "
+      "SELECT g.id, g.key, g.profile, g.class, s.count, s.first_seen, s.last_seen FROM groups g "
+      "JOIN group_stats s ON s.group_id = g.id "
+      "WHERE s.count > 0 AND (?1 IS NULL OR g.profile = ?1) AND (?2 IS NULL OR s.last_seen >= ?2) "
       "ORDER BY profile, count DESC, key");
   if (!s) return std::unexpected(s.error());
   bind_opt_text(s->get(), 1, filter.profile);
@@ -1061,38 +1469,95 @@ std::expected<std::vector<Group>, StoreError> Store::groups(const GroupFilter& f
 
 std::expected<std::vector<Event>, StoreError> Store::events_of_group(std::string_view group_key,
                                                                      size_t limit) {
-  auto s = impl_->prepare(
-      "SELECT r.container, r.trust, r.host, r.raw, r.fields FROM records r "
-      "WHERE r.group_id = (SELECT id FROM groups WHERE key_hash = ?1 AND key = ?2) "
-      "ORDER BY r.id LIMIT ?3");
+  Impl& d = *impl_;
+  auto g = d.prepare("SELECT id FROM groups WHERE key_hash = ?1 AND key = ?2");
+  if (!g) return std::unexpected(g.error());
+  sqlite3_bind_int64(g->get(), 1, key_hash(group_key));
+  bind_text(g->get(), 2, group_key);
+  int rc = sqlite3_step(g->get());
+  if (rc == SQLITE_DONE || limit == 0) return std::vector<Event>{};
+  if (rc != SQLITE_ROW) return std::unexpected(d.error("cannot read events"));
+  const int64_t group_id = sqlite3_column_int64(g->get(), 0);
+
+  // The group's records from both places, each with its id in the shared sequence; the oldest
+  // `limit` of them are kept.
+  std::vector<std::pair<int64_t, Event>> found;
+  auto s = d.prepare(
+      "SELECT id, container, trust, host, raw, fields FROM records WHERE group_id = ?1 "
+      "ORDER BY id LIMIT ?2");
   if (!s) return std::unexpected(s.error());
-  sqlite3_bind_int64(s->get(), 1, key_hash(group_key));
-  bind_text(s->get(), 2, group_key);
-  sqlite3_bind_int64(s->get(), 3, static_cast<int64_t>(limit));
-  std::vector<Event> out;
-  int rc;
+  sqlite3_bind_int64(s->get(), 1, group_id);
+  sqlite3_bind_int64(s->get(), 2, static_cast<int64_t>(limit));
   while ((rc = sqlite3_step(s->get())) == SQLITE_ROW) {
     sqlite3_stmt* q = s->get();
-    Event& e = out.emplace_back();
-    const auto* raw = reinterpret_cast<const char*>(sqlite3_column_text(q, 3));
+    auto& [id, e] = found.emplace_back(sqlite3_column_int64(q, 0), Event{});
+    const auto* raw = reinterpret_cast<const char*>(sqlite3_column_text(q, 4));
     const std::string_view raw_text(raw ? raw : "",
-                                    raw ? static_cast<size_t>(sqlite3_column_bytes(q, 3)) : 0);
-    if (sqlite3_column_type(q, 4) == SQLITE_NULL) {
-      // Stored as a plain parse of its text (IngestOptions::events_parsed_from_raw): parse it
-      // again. parse_record keeps what it could decode should a later parser refuse the line.
+                                    raw ? static_cast<size_t>(sqlite3_column_bytes(q, 4)) : 0);
+    if (sqlite3_column_type(q, 5) == SQLITE_NULL) {
+      // A schema-2 plain parse of its text: parse it again. parse_record keeps what it could
+      // decode should a later parser refuse the line.
       e = collector::parse_record(raw_text).event;
     } else {
-      const auto* blob = static_cast<const char*>(sqlite3_column_blob(q, 4));
+      const auto* blob = static_cast<const char*>(sqlite3_column_blob(q, 5));
       decode_fields(
-          std::string_view(blob ? blob : "", static_cast<size_t>(sqlite3_column_bytes(q, 4))), e);
+          std::string_view(blob ? blob : "", static_cast<size_t>(sqlite3_column_bytes(q, 5))), e);
       e.raw = std::string(raw_text);
     }
     // What the text alone cannot tell: how it travelled and a host the source supplied.
-    e.container = static_cast<collector::Container>(sqlite3_column_int(q, 0));
-    e.trust = static_cast<collector::Trust>(sqlite3_column_int(q, 1));
-    e.host = column_opt_text(q, 2);
+    e.container = static_cast<collector::Container>(sqlite3_column_int(q, 1));
+    e.trust = static_cast<collector::Trust>(sqlite3_column_int(q, 2));
+    e.host = column_opt_text(q, 3);
   }
-  if (rc != SQLITE_DONE) return std::unexpected(impl_->error("cannot read events"));
+  if (rc != SQLITE_DONE) return std::unexpected(d.error("cannot read events"));
+  const size_t from_records = found.size();
+
+  auto b = d.prepare(
+      "SELECT b.first_record, s.records FROM block_slices AS s "
+      "JOIN record_blocks AS b ON b.id = s.block_id WHERE s.group_id = ?1 ORDER BY s.block_id");
+  if (!b) return std::unexpected(b.error());
+  sqlite3_bind_int64(b->get(), 1, group_id);
+  size_t from_blocks = 0;
+  while (from_blocks < limit && (rc = sqlite3_step(b->get())) == SQLITE_ROW) {
+    sqlite3_stmt* q = b->get();
+    int64_t id = sqlite3_column_int64(q, 0) - 1;
+    const auto* p = static_cast<const char*>(sqlite3_column_blob(q, 1));
+    std::string_view slice(p ? p : "", static_cast<size_t>(sqlite3_column_bytes(q, 1)));
+    while (from_blocks < limit && !slice.empty()) {
+      uint64_t delta = 0;
+      uint64_t container = 0;
+      uint64_t trust = 0;
+      uint64_t host = 0;
+      uint64_t length = 0;
+      bool ok = get_varint(slice, delta) && get_varint(slice, container) &&
+                get_varint(slice, trust) && get_varint(slice, host) && host <= slice.size() + 1;
+      std::optional<std::string> host_name;
+      if (ok && host > 0) {
+        host_name = std::string(slice.substr(0, host - 1));
+        slice.remove_prefix(host - 1);
+      }
+      ok = ok && get_varint(slice, length) && length <= slice.size();
+      if (!ok) return std::unexpected(StoreError{d.path + ": a record block is damaged"});
+      id += static_cast<int64_t>(delta);
+      auto& [eid, e] =
+          found.emplace_back(id, collector::parse_record(slice.substr(0, length)).event);
+      slice.remove_prefix(length);
+      e.container = static_cast<collector::Container>(container);
+      e.trust = static_cast<collector::Trust>(trust);
+      e.host = std::move(host_name);
+      ++from_blocks;
+    }
+  }
+  if (from_blocks < limit && rc != SQLITE_DONE) {
+    return std::unexpected(d.error("cannot read events"));
+  }
+  // Both halves are sorted by id already.
+  std::ranges::inplace_merge(found, found.begin() + static_cast<ptrdiff_t>(from_records), {},
+                             &std::pair<int64_t, Event>::first);
+  if (found.size() > limit) found.resize(limit);
+  std::vector<Event> out;
+  out.reserve(found.size());
+  for (auto& [id, e] : found) out.push_back(std::move(e));
   return out;
 }
 
@@ -1166,7 +1631,8 @@ std::expected<std::vector<AppliedChange>, StoreError> Store::changes() {
 
 std::expected<Totals, StoreError> Store::totals() {
   auto s = impl_->prepare(
-      "SELECT (SELECT count(*) FROM records), (SELECT count(*) FROM groups WHERE count > 0), "
+      "SELECT (SELECT count(*) FROM records) + (SELECT coalesce(sum(count), 0) FROM "
+      "record_blocks), (SELECT count(*) FROM group_stats WHERE count > 0), "
       "(SELECT count(*) FROM sources)");
   if (!s) return std::unexpected(s.error());
   if (sqlite3_step(s->get()) != SQLITE_ROW) return std::unexpected(impl_->error("cannot read"));
@@ -1224,14 +1690,16 @@ WITH latest AS MATERIALIZED (
   SELECT group_key, kind, profile_hash FROM decisions
   WHERE id IN (SELECT max(id) FROM decisions GROUP BY group_key)),
 span AS MATERIALIZED (
-  SELECT min(last_seen) AS lo, max(max(last_seen) - min(last_seen), 1) AS width FROM groups
-  WHERE count > 0 AND class != 'status' AND (?1 IS NULL OR last_seen >= ?1))
+  SELECT min(s.last_seen) AS lo, max(max(s.last_seen) - min(s.last_seen), 1) AS width
+  FROM groups AS g JOIN group_stats AS s ON s.group_id = g.id
+  WHERE s.count > 0 AND g.class != 'status' AND (?1 IS NULL OR s.last_seen >= ?1))
 SELECT g.profile,
-  CASE WHEN ?2 > 0 AND g.last_seen IS NOT NULL
-       THEN min(?2 - 1, (g.last_seen - span.lo) * (?2 - 1) / span.width) END AS bucket,
-  d.kind, d.profile_hash, count(*), sum(g.count), max(g.last_seen)
-FROM groups AS g NOT INDEXED CROSS JOIN span LEFT JOIN latest AS d ON d.group_key = g.key
-WHERE g.count > 0 AND g.class != 'status' AND (?1 IS NULL OR g.last_seen >= ?1)
+  CASE WHEN ?2 > 0 AND s.last_seen IS NOT NULL
+       THEN min(?2 - 1, (s.last_seen - span.lo) * (?2 - 1) / span.width) END AS bucket,
+  d.kind, d.profile_hash, count(*), sum(s.count), max(s.last_seen)
+FROM groups AS g NOT INDEXED JOIN group_stats AS s ON s.group_id = g.id CROSS JOIN span
+LEFT JOIN latest AS d ON d.group_key = g.key
+WHERE s.count > 0 AND g.class != 'status' AND (?1 IS NULL OR s.last_seen >= ?1)
 GROUP BY g.profile, bucket, d.kind, d.profile_hash)sql");
   if (!s) return std::unexpected(s.error());
   bind_opt_int(s->get(), 1, filter.since);
@@ -1295,13 +1763,14 @@ std::expected<std::vector<Group>, StoreError> Store::profile_groups(const GroupF
   // One profile's rows through groups_profile, each with its latest decision looked up through
   // decisions_key: a few thousand index probes instead of reading every group, host and decision.
   auto s = impl_->prepare(R"sql(
-SELECT g.id, g.key, g.profile, g.class, g.count, g.first_seen, g.last_seen,
+SELECT g.id, g.key, g.profile, g.class, s.count, s.first_seen, s.last_seen,
   d.group_key, d.kind, d.uid, d.user, d.at, d.profile_hash
 FROM groups AS g
+JOIN group_stats AS s ON s.group_id = g.id
 LEFT JOIN decisions AS d ON d.id =
   (SELECT max(x.id) FROM decisions AS x WHERE x.group_key = g.key)
-WHERE g.profile = ?1 AND g.count > 0 AND (?2 IS NULL OR g.last_seen >= ?2)
-ORDER BY g.count DESC, g.key)sql");
+WHERE g.profile = ?1 AND s.count > 0 AND (?2 IS NULL OR s.last_seen >= ?2)
+ORDER BY s.count DESC, g.key)sql");
   if (!s) return std::unexpected(s.error());
   bind_opt_text(s->get(), 1, filter.profile);
   bind_opt_int(s->get(), 2, filter.since);

@@ -1,7 +1,9 @@
 // The event store: one SQLite file (WAL) holding what aatune has read and what the user decided.
 //
-// Tables (docs/store.md): sources, checkpoints, records (the verbatim text, evidence, re-parsed on
-// read), fingerprints (dedup), groups + group_hosts (the analyzer's grouping key, counted),
+// Tables (docs/store.md): sources, checkpoints, record_blocks + block_slices (a scan's records,
+// one block per batch, its verbatim text, evidence, re-parsed on read, in one slice per group),
+// records (events that are not a plain parse of their text, and schema-2 rows), fingerprints
+// (dedup of those), groups + group_stats + group_hosts (the analyzer's grouping key, counted),
 // decisions and applied_changes. The store knows nothing about policy: callers pass the grouping
 // key string and the profile's content hash.
 #pragma once
@@ -49,6 +51,9 @@ struct NewRecord {
   uint64_t line_no = 0;
   collector::Event event;
   std::string group_key;  ///< analyzer::to_string(analyzer::group_key(event)).
+  /// record_fingerprint(event) when the caller computed it (scan does, on its reading thread, so
+  /// that the store thread does less); 0 lets the store compute it.
+  uint64_t fingerprint = 0;
 };
 
 /// How a batch was produced.
@@ -186,7 +191,7 @@ class Store {
   [[nodiscard]] std::expected<std::vector<Group>, StoreError> profile_groups(
       const GroupFilter& filter);
 
-  static constexpr int kSchemaVersion = 2;
+  static constexpr int kSchemaVersion = 3;
 
  private:
   struct Impl;

@@ -1,5 +1,6 @@
-// Schema 2 (the lean layout): a schema-1 file migrates keeping everything, and records stored as
-// a plain parse of their text come back from events_of_group() exactly as parse_line() gives them.
+// Schema 2 (the lean layout) and 3 (records in blocks): a schema-1 and a schema-2 file migrate
+// keeping everything, and records stored as a plain parse of their text come back from
+// events_of_group() exactly as parse_line() gives them.
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 #include <unistd.h>
@@ -194,7 +195,7 @@ TEST(StoreMigrationTest, SchemaOneFileKeepsEventsGroupsDecisionsAndChanges) {
 
   auto s = Store::open(db.string());
   ASSERT_TRUE(s) << s.error().message;
-  EXPECT_EQ(s->schema_version(), 2);
+  EXPECT_EQ(s->schema_version(), 3);
   auto t = s->totals();
   ASSERT_TRUE(t);
   EXPECT_EQ(t->events, 2u);
@@ -276,6 +277,170 @@ TEST(StoreMigrationTest, SchemaOneFileKeepsEventsGroupsDecisionsAndChanges) {
   EXPECT_EQ(groups->front().last_seen, 1795424700);
   EXPECT_EQ(groups->front().hosts.front().count, 2u);
   EXPECT_EQ(s->events_of_group(kKey)->back().pid, 161u);
+}
+
+// Schema 2 as release 2 left it (what step 2 of kMigrations produces), frozen here on purpose.
+constexpr const char* kSchema2 = R"sql(
+CREATE TABLE sources(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,
+  first_scan INTEGER NOT NULL, last_scan INTEGER NOT NULL);
+CREATE TABLE checkpoints(identity TEXT PRIMARY KEY,
+  source_id INTEGER NOT NULL REFERENCES sources(id), device INTEGER NOT NULL,
+  inode INTEGER NOT NULL, offset INTEGER NOT NULL, line_no INTEGER NOT NULL,
+  cursor TEXT NOT NULL, updated_at INTEGER NOT NULL);
+CREATE TABLE group_hosts(group_id INTEGER NOT NULL REFERENCES groups(id), host TEXT NOT NULL,
+  count INTEGER NOT NULL, PRIMARY KEY(group_id, host)) WITHOUT ROWID;
+CREATE TABLE decisions(id INTEGER PRIMARY KEY, group_key TEXT NOT NULL,
+  kind TEXT NOT NULL CHECK(kind IN ('accepted', 'denied', 'ignored', 'deferred')),
+  uid INTEGER NOT NULL, user TEXT NOT NULL, at INTEGER NOT NULL, profile_hash TEXT NOT NULL);
+CREATE INDEX decisions_key ON decisions(group_key, id);
+CREATE TABLE applied_changes(id INTEGER PRIMARY KEY, group_key TEXT NOT NULL, rule TEXT NOT NULL,
+  target_file TEXT NOT NULL, diff TEXT NOT NULL, backup_path TEXT NOT NULL,
+  validated INTEGER NOT NULL, validate_output TEXT NOT NULL, reloaded INTEGER NOT NULL,
+  reload_output TEXT NOT NULL, at INTEGER NOT NULL);
+CREATE TABLE fingerprints(epoch INTEGER NOT NULL, fingerprint INTEGER NOT NULL,
+  PRIMARY KEY(epoch, fingerprint)) WITHOUT ROWID;
+CREATE TABLE records(id INTEGER PRIMARY KEY, group_id INTEGER NOT NULL REFERENCES groups(id),
+  source_id INTEGER NOT NULL REFERENCES sources(id), line_no INTEGER NOT NULL,
+  container INTEGER NOT NULL, trust INTEGER NOT NULL, host TEXT, raw TEXT NOT NULL, fields BLOB);
+CREATE INDEX records_group ON records(group_id);
+CREATE TABLE "groups"(id INTEGER PRIMARY KEY, key_hash INTEGER NOT NULL UNIQUE, key TEXT NOT NULL,
+  profile TEXT NOT NULL, class TEXT NOT NULL, count INTEGER NOT NULL DEFAULT 0,
+  first_seen INTEGER, last_seen INTEGER);
+CREATE VIEW events AS SELECT id, group_id, container, trust, host FROM records;
+PRAGMA application_id=1633768518;
+PRAGMA user_version=2;
+)sql";
+
+// A schema-2 store: two records (a plain parse, fields NULL, as scan stored them), their
+// fingerprints, a group with hosts, a decision and a checkpoint. Nothing moves in 2 -> 3: the rows
+// stay in records and must still deduplicate against a re-scan of the same lines.
+TEST(StoreMigrationTest, SchemaTwoFileKeepsRecordsAndDeduplicatesAgainstThem) {
+  TempDir dir{"aatune-migrate"};
+  const fs::path db = dir.path() / "v2.db";
+  const std::string second_line =
+      "type=AVC msg=audit(1795424537.100:78): apparmor=\"DENIED\" operation=\"open\" "
+      "class=\"file\" profile=\"aatest\" name=\"/etc/secret\" pid=162 comm=\"aa_exercise\" "
+      "requested_mask=\"r\" denied_mask=\"r\" fsuid=0 ouid=0";
+  auto first = collector::parse_line(kAuditLine);
+  auto second = collector::parse_line(second_line);
+  ASSERT_TRUE(first && second);
+  {
+    sqlite3* raw = nullptr;
+    ASSERT_EQ(sqlite3_open(db.c_str(), &raw), SQLITE_OK);
+    exec(raw, kSchema2);
+    // groups.key_hash is the store's hash of the key; the group row is found by it.
+    exec(raw,
+         "INSERT INTO sources VALUES(1, '/var/log/audit/audit.log', 10, 20);"
+         "INSERT INTO checkpoints VALUES('file:abc', 1, 2049, 1234, 5678, 42, '', 20);"
+         "INSERT INTO group_hosts VALUES(7, '', 2);"
+         "INSERT INTO decisions VALUES(1, '" +
+             kKey + "', 'ignored', 1000, 'alice', 6, 'h1');");
+    sqlite3_stmt* st = nullptr;
+    ASSERT_EQ(
+        sqlite3_prepare_v2(raw, "INSERT INTO records VALUES(?1, 7, 1, ?2, ?3, ?4, NULL, ?5, NULL)",
+                           -1, &st, nullptr),
+        SQLITE_OK);
+    const Event* events[] = {&*first, &*second};
+    for (int i = 0; i < 2; ++i) {
+      sqlite3_reset(st);
+      sqlite3_bind_int(st, 1, 10 + i);
+      sqlite3_bind_int(st, 2, i + 1);
+      sqlite3_bind_int(st, 3, static_cast<int>(events[i]->container));
+      sqlite3_bind_int(st, 4, static_cast<int>(events[i]->trust));
+      sqlite3_bind_text(st, 5, events[i]->raw.c_str(), -1, SQLITE_TRANSIENT);
+      ASSERT_EQ(sqlite3_step(st), SQLITE_DONE) << sqlite3_errmsg(raw);
+    }
+    sqlite3_finalize(st);
+    ASSERT_EQ(sqlite3_prepare_v2(raw, "INSERT INTO fingerprints VALUES(?1, ?2)", -1, &st, nullptr),
+              SQLITE_OK);
+    for (const Event* e : events) {
+      sqlite3_reset(st);
+      sqlite3_bind_int64(st, 1, *e->epoch);
+      sqlite3_bind_int64(st, 2, static_cast<int64_t>(record_fingerprint(*e)));
+      ASSERT_EQ(sqlite3_step(st), SQLITE_DONE) << sqlite3_errmsg(raw);
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(raw);
+  }
+  // The group row, found by the store's key hash (aatune_key_hash(), registered only by the
+  // store): taken from a scratch store that holds the same key.
+  int64_t hash = 0;
+  {
+    const fs::path scratch = dir.path() / "scratch.db";
+    {
+      auto s = Store::open(scratch.string());
+      ASSERT_TRUE(s);
+      ASSERT_TRUE(s->ingest(std::vector<NewRecord>{{"x", 1, *first, kKey}}));
+    }
+    sqlite3* raw = nullptr;
+    ASSERT_EQ(sqlite3_open(scratch.c_str(), &raw), SQLITE_OK);
+    sqlite3_stmt* st = nullptr;
+    ASSERT_EQ(sqlite3_prepare_v2(raw, "SELECT key_hash FROM groups", -1, &st, nullptr), SQLITE_OK);
+    ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
+    hash = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(raw);
+  }
+  {
+    sqlite3* raw = nullptr;
+    ASSERT_EQ(sqlite3_open(db.c_str(), &raw), SQLITE_OK);
+    exec(raw, "INSERT INTO groups VALUES(7, " + std::to_string(hash) + ", '" + kKey +
+                  "', 'aatest', 'file', 2, 1795424536, 1795424537);");
+    sqlite3_close(raw);
+  }
+
+  auto s = Store::open(db.string());
+  ASSERT_TRUE(s) << s.error().message;
+  EXPECT_EQ(s->schema_version(), 3);
+  EXPECT_EQ(s->totals()->events, 2u);
+  auto cp = s->find_checkpoint("file:abc");
+  ASSERT_TRUE(cp && *cp);
+  EXPECT_EQ((*cp)->offset, 5678u);
+  GroupFilter all;
+  all.all = true;
+  auto groups = s->groups(all);
+  ASSERT_TRUE(groups && groups->size() == 1u);
+  ASSERT_TRUE(groups->front().decision);
+  EXPECT_EQ(groups->front().decision->user, "alice");
+  EXPECT_EQ(groups->front().count, 2u);
+
+  // A re-scan of the same lines plus a new one: the old rows deduplicate, the new record goes
+  // into a block with an id after theirs, so it comes back last.
+  const std::string third_line =
+      "type=AVC msg=audit(1795424537.200:79): apparmor=\"DENIED\" operation=\"open\" "
+      "class=\"file\" profile=\"aatest\" name=\"/etc/secret\" pid=163 comm=\"aa_exercise\" "
+      "requested_mask=\"r\" denied_mask=\"r\" fsuid=0 ouid=0";
+  auto third = collector::parse_line(third_line);
+  ASSERT_TRUE(third);
+  const std::vector<NewRecord> batch{{"/var/log/audit/audit.log", 1, *first, kKey},
+                                     {"/var/log/audit/audit.log", 2, *second, kKey},
+                                     {"/var/log/audit/audit.log", 3, *third, kKey}};
+  auto r = s->ingest(batch, {}, {.events_parsed_from_raw = true});
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->added, 1u);
+  EXPECT_EQ(r->duplicates, 2u);
+  auto events = s->events_of_group(kKey);
+  ASSERT_TRUE(events) << events.error().message;
+  ASSERT_EQ(events->size(), 3u);
+  EXPECT_EQ((*events)[0].raw, kAuditLine);
+  EXPECT_EQ((*events)[1].raw, second_line);
+  EXPECT_EQ((*events)[2].raw, third_line);
+  EXPECT_EQ(s->totals()->events, 3u);
+  EXPECT_EQ(s->groups(all)->front().count, 3u);
+  sqlite3* raw = nullptr;
+  ASSERT_EQ(sqlite3_open(db.c_str(), &raw), SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(raw,
+                               "SELECT (SELECT count(*) FROM events), (SELECT first_record FROM "
+                               "record_blocks), (SELECT count(*) FROM records)",
+                               -1, &st, nullptr),
+            SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
+  EXPECT_EQ(sqlite3_column_int64(st, 0), 3);
+  EXPECT_EQ(sqlite3_column_int64(st, 1), 12);  // After the schema-2 ids 10 and 11.
+  EXPECT_EQ(sqlite3_column_int64(st, 2), 2);
+  sqlite3_finalize(st);
+  sqlite3_close(raw);
 }
 
 // Records stored without their decoded fields come back as parse_line() gives them, with what

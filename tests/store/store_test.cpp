@@ -344,7 +344,7 @@ TEST(StoreTest, NewerSchemaIsRefused) {
   ASSERT_FALSE(s);
   EXPECT_EQ(s.error().message, db.string() +
                                    ": store schema version 99 is newer than this aatune "
-                                   "understands (2); upgrade aatune or use another --db");
+                                   "understands (3); upgrade aatune or use another --db");
 }
 
 TEST(StoreTest, ReadOnlyStoreRefusesWritesAndMissingStoreIsReported) {
@@ -416,8 +416,8 @@ TEST(StoreTest, ReaderInAnotherProcessWorksWhileAWriterHoldsTheLock) {
   // Hold a write transaction open on a raw connection: the writer side of WAL.
   sqlite3* raw = nullptr;
   ASSERT_EQ(sqlite3_open(db.c_str(), &raw), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(raw, "BEGIN IMMEDIATE; UPDATE groups SET count = count + 1000;", nullptr,
-                         nullptr, nullptr),
+  ASSERT_EQ(sqlite3_exec(raw, "BEGIN IMMEDIATE; UPDATE group_stats SET count = count + 1000;",
+                         nullptr, nullptr, nullptr),
             SQLITE_OK);
 
   const pid_t child = fork();

@@ -1,0 +1,321 @@
+// Schema 3: records that are a plain parse of their text are stored in blocks (one row per batch),
+// deduplicated through an in-memory set of fingerprints; events that are not go to `records`. Both
+// share one id sequence, so events_of_group() returns them oldest first together.
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "collector/parser.h"
+#include "store/store.h"
+#include "store/support.h"
+
+namespace aatune::store {
+namespace {
+
+using collector::Container;
+using collector::Event;
+using collector::Trust;
+using test::TempDir;
+
+constexpr const char* kKey = "blocks-key";
+
+// An audit.log record with its own serial; `epoch` moves it in time.
+std::string audit_line(uint32_t serial, int64_t epoch = 1795424536,
+                       const std::string& profile = "aatest") {
+  return "type=AVC msg=audit(" + std::to_string(epoch) + ".908:" + std::to_string(serial) +
+         "): apparmor=\"DENIED\" operation=\"open\" class=\"file\" profile=\"" + profile +
+         "\" name=\"/etc/secret\" pid=160 comm=\"aa_exercise\" requested_mask=\"r\" "
+         "denied_mask=\"r\" fsuid=0 ouid=0";
+}
+
+// What scan builds: parse_line of the text, plus what the source knows.
+NewRecord parsed(const std::string& line, uint64_t line_no, std::string key = kKey,
+                 std::string source = "/var/log/audit/audit.log") {
+  auto e = collector::parse_line(line);
+  EXPECT_TRUE(e) << line;
+  return NewRecord{std::move(source), line_no, e ? *e : Event{}, std::move(key)};
+}
+
+constexpr IngestOptions kParsed{.events_parsed_from_raw = true};
+
+std::vector<std::string> raws(const std::vector<Event>& events) {
+  std::vector<std::string> out;
+  for (const Event& e : events) out.push_back(e.raw);
+  return out;
+}
+
+int64_t sql_count(const std::string& db, const char* sql) {
+  sqlite3* raw = nullptr;
+  EXPECT_EQ(sqlite3_open_v2(db.c_str(), &raw, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+  sqlite3_stmt* s = nullptr;
+  EXPECT_EQ(sqlite3_prepare_v2(raw, sql, -1, &s, nullptr), SQLITE_OK) << sqlite3_errmsg(raw);
+  EXPECT_EQ(sqlite3_step(s), SQLITE_ROW);
+  const int64_t n = sqlite3_column_int64(s, 0);
+  sqlite3_finalize(s);
+  sqlite3_close(raw);
+  return n;
+}
+
+TEST(StoreBlocksTest, BlockRecordsComeBackByteExactInOrderWithContainerTrustHost) {
+  auto s = Store::open(":memory:");
+  ASSERT_TRUE(s) << s.error().message;
+  std::vector<NewRecord> batch;
+  // Kernel text with auditd's enrichment (bytes beyond ASCII and 0x1D kept as they are).
+  batch.push_back(parsed(audit_line(3) + "\x1d"
+                                         "FSUID=\"root\" OUID=\"r\xc3\xb6ot\"",
+                         10));
+  batch.push_back(
+      parsed("Jul 24 12:25:33 web01 kernel: [42416.178567] audit: type=1400 "
+             "audit(1795424536.908:2): apparmor=\"DENIED\" operation=\"open\" class=\"file\" "
+             "profile=\"aatest\" name=\"/etc/secret\" pid=160 comm=\"aa_exercise\" "
+             "requested_mask=\"r\" denied_mask=\"r\" fsuid=0 ouid=0",
+             11, kKey, "/var/log/kern.log"));
+  batch.push_back(parsed(audit_line(1), 12));
+  // What the text cannot tell: watch marks netlink records as kernel; the journal gives a host.
+  batch[2].event.container = Container::kNetlink;
+  batch[2].event.trust = Trust::kKernel;
+  batch[0].event.host = "";  // An empty host is not the same as none.
+  batch[2].event.host = "journal-host";
+  auto r = s->ingest(batch, {}, kParsed);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->added, 3u);
+  EXPECT_EQ(r->duplicates, 0u);
+
+  auto got = s->events_of_group(kKey);
+  ASSERT_TRUE(got) << got.error().message;
+  ASSERT_EQ(got->size(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    SCOPED_TRACE(i);
+    const Event& in = batch[i].event;
+    const Event& out = (*got)[i];
+    EXPECT_EQ(out.raw, in.raw);
+    EXPECT_EQ(out.container, in.container);
+    EXPECT_EQ(out.trust, in.trust);
+    EXPECT_EQ(out.host, in.host);
+    EXPECT_EQ(out.audit_id, in.audit_id);
+    EXPECT_EQ(out.epoch, in.epoch);
+    EXPECT_EQ(out.profile, in.profile);
+    EXPECT_EQ(out.name, in.name);
+    EXPECT_EQ(out.denied_mask, in.denied_mask);
+  }
+  EXPECT_EQ((*got)[0].host, std::optional<std::string>(""));
+  EXPECT_EQ((*got)[1].host, std::optional<std::string>("web01"));  // From the syslog text.
+  EXPECT_EQ((*got)[2].host, std::optional<std::string>("journal-host"));
+  EXPECT_EQ(s->totals()->events, 3u);
+}
+
+TEST(StoreBlocksTest, LimitHoldsAcrossRecordsAndBlocksOldestFirst) {
+  auto s = Store::open(":memory:");
+  ASSERT_TRUE(s);
+  // Ids: 1-2 in records (not a plain parse: ingested without the option), 3-5 in a block, 6 in
+  // records, 7-8 in a second block; a record of another group in between.
+  auto synthetic = [](uint32_t serial) {
+    NewRecord r = parsed(audit_line(serial), serial);
+    r.event.comm = "changed";  // No longer what its text says.
+    return r;
+  };
+  ASSERT_TRUE(s->ingest(std::vector{synthetic(1), synthetic(2)}));
+  ASSERT_TRUE(s->ingest(std::vector{parsed(audit_line(3), 3), parsed(audit_line(99), 99, "other"),
+                                    parsed(audit_line(4), 4), parsed(audit_line(5), 5)},
+                        {}, kParsed));
+  ASSERT_TRUE(s->ingest(std::vector{synthetic(6)}));
+  ASSERT_TRUE(
+      s->ingest(std::vector{parsed(audit_line(7), 7), parsed(audit_line(8), 8)}, {}, kParsed));
+
+  auto all = s->events_of_group(kKey);
+  ASSERT_TRUE(all) << all.error().message;
+  EXPECT_EQ(raws(*all), (std::vector{audit_line(1), audit_line(2), audit_line(3), audit_line(4),
+                                     audit_line(5), audit_line(6), audit_line(7), audit_line(8)}));
+  EXPECT_EQ((*all)[0].comm, std::optional<std::string>("changed"));
+  EXPECT_EQ((*all)[2].comm, std::optional<std::string>("aa_exercise"));
+
+  auto four = s->events_of_group(kKey, 4);
+  ASSERT_TRUE(four);
+  EXPECT_EQ(raws(*four), (std::vector{audit_line(1), audit_line(2), audit_line(3), audit_line(4)}));
+  auto one = s->events_of_group(kKey, 1);
+  ASSERT_TRUE(one);
+  EXPECT_EQ(raws(*one), std::vector{audit_line(1)});
+  auto none = s->events_of_group(kKey, 0);
+  ASSERT_TRUE(none);
+  EXPECT_TRUE(none->empty());
+  auto other = s->events_of_group("other");
+  ASSERT_TRUE(other);
+  EXPECT_EQ(raws(*other), std::vector{audit_line(99)});
+  EXPECT_EQ(s->totals()->events, 9u);
+}
+
+TEST(StoreBlocksTest, DedupWithinABatchAcrossBatchesAndAgainstRecords) {
+  auto s = Store::open(":memory:");
+  ASSERT_TRUE(s);
+  // Within one batch: audit.log and kern.log carry the same kernel record.
+  const std::string kern =
+      "Jul 24 12:25:33 web01 kernel: [42416.178567] audit: type=1400 audit(1795424536.908:1): "
+      "apparmor=\"DENIED\" operation=\"open\" class=\"file\" profile=\"aatest\" "
+      "name=\"/etc/secret\" pid=160 comm=\"aa_exercise\" requested_mask=\"r\" denied_mask=\"r\" "
+      "fsuid=0 ouid=0";
+  auto r1 = s->ingest(std::vector{parsed(audit_line(1), 1), parsed(kern, 1, kKey, "kern.log"),
+                                  parsed(audit_line(2), 2)},
+                      {}, kParsed);
+  ASSERT_TRUE(r1);
+  EXPECT_EQ(r1->added, 2u);
+  EXPECT_EQ(r1->duplicates, 1u);
+  // Across batches, and a record stored outside blocks (a synthetic event) against a block.
+  NewRecord synthetic = parsed(audit_line(3), 3);
+  synthetic.event.comm = "changed";
+  ASSERT_TRUE(s->ingest(std::vector{synthetic}));
+  auto r2 = s->ingest(
+      std::vector{parsed(audit_line(2), 2), parsed(audit_line(3), 3), parsed(audit_line(4), 4)}, {},
+      kParsed);
+  ASSERT_TRUE(r2);
+  EXPECT_EQ(r2->added, 1u);
+  EXPECT_EQ(r2->duplicates, 2u);
+  // A block's record offered again outside blocks.
+  auto r3 = s->ingest(std::vector{parsed(audit_line(4), 4)});
+  ASSERT_TRUE(r3);
+  EXPECT_EQ(r3->added, 0u);
+  EXPECT_EQ(r3->duplicates, 1u);
+  // Records without an epoch (dbus-daemon's syslog fallback) deduplicate in their own bucket.
+  const std::string dbus =
+      "Jul 31 17:10:35 host dbus-daemon[1692]: apparmor=\"DENIED\" operation=\"dbus_method_call\" "
+      "bus=\"system\" path=\"/\" interface=\"org.freedesktop.DBus\" member=\"Hello\" "
+      "mask=\"send\" name=\"org.freedesktop.DBus\" pid=1 label=\"aatest\" peer_pid=2 "
+      "peer_label=\"unconfined\"";
+  auto r4 = s->ingest(std::vector{parsed(dbus, 5), parsed(dbus, 6)}, {}, kParsed);
+  ASSERT_TRUE(r4);
+  EXPECT_EQ(r4->added, 1u);
+  EXPECT_EQ(r4->duplicates, 1u);
+  EXPECT_EQ(s->totals()->events, 5u);
+  EXPECT_EQ(s->groups({})->front().count, 5u);
+}
+
+// Two connections (two scans at once): each keeps fingerprints in memory, and must notice what
+// the other committed (PRAGMA data_version) instead of trusting what it loaded before.
+TEST(StoreBlocksTest, SecondConnectionSeesTheFirstOnesCommits) {
+  TempDir dir;
+  const std::string db = (dir.path() / "two.db").string();
+  auto a = Store::open(db);
+  auto b = Store::open(db);
+  ASSERT_TRUE(a && b);
+  // b loads the fingerprints of this second (an empty range) through a batch of its own.
+  auto rb = b->ingest(std::vector{parsed(audit_line(1), 1)}, {}, kParsed);
+  ASSERT_TRUE(rb);
+  EXPECT_EQ(rb->added, 1u);
+  // a stores records of the same second, and one b already stored.
+  auto ra = a->ingest(
+      std::vector{parsed(audit_line(1), 1), parsed(audit_line(2), 2), parsed(audit_line(3), 3)}, {},
+      kParsed);
+  ASSERT_TRUE(ra);
+  EXPECT_EQ(ra->added, 2u);
+  EXPECT_EQ(ra->duplicates, 1u);
+  // b, whose set predates a's commit, must not store them again.
+  auto rb2 = b->ingest(
+      std::vector{parsed(audit_line(2), 2), parsed(audit_line(3), 3), parsed(audit_line(4), 4)}, {},
+      kParsed);
+  ASSERT_TRUE(rb2);
+  EXPECT_EQ(rb2->added, 1u);
+  EXPECT_EQ(rb2->duplicates, 2u);
+  // Nor records a stored outside blocks.
+  NewRecord synthetic = parsed(audit_line(5), 5);
+  synthetic.event.pid = 7;
+  ASSERT_TRUE(a->ingest(std::vector{synthetic}));
+  auto rb3 = b->ingest(std::vector{parsed(audit_line(5), 5)}, {}, kParsed);
+  ASSERT_TRUE(rb3);
+  EXPECT_EQ(rb3->duplicates, 1u);
+  EXPECT_EQ(b->totals()->events, 5u);
+  auto events = a->events_of_group(kKey);
+  ASSERT_TRUE(events);
+  EXPECT_EQ(raws(*events), (std::vector{audit_line(1), audit_line(2), audit_line(3), audit_line(4),
+                                        audit_line(5)}));
+  // The schema-1 view still counts every record, blocks included.
+  EXPECT_EQ(sql_count(db, "SELECT count(*) FROM events"), 5);
+  EXPECT_EQ(sql_count(db, "SELECT count(*) FROM record_blocks"), 3);
+  EXPECT_EQ(sql_count(db, "SELECT count(*) FROM records"), 1);
+}
+
+TEST(StoreBlocksTest, RecordsOutOfTheLoadedEpochRangeStillDeduplicate) {
+  TempDir dir;
+  const std::string db = (dir.path() / "epochs.db").string();
+  {
+    auto s = Store::open(db);
+    ASSERT_TRUE(s);
+    ASSERT_TRUE(s->ingest(
+        std::vector{parsed(audit_line(1, 1000), 1), parsed(audit_line(2, 5000), 2)}, {}, kParsed));
+  }
+  auto s = Store::open(db);  // A fresh connection: nothing loaded.
+  ASSERT_TRUE(s);
+  // First a batch of a later range, then one that reaches back into the stored block's range.
+  auto r1 = s->ingest(std::vector{parsed(audit_line(3, 9000), 3)}, {}, kParsed);
+  ASSERT_TRUE(r1);
+  EXPECT_EQ(r1->added, 1u);
+  auto r2 = s->ingest(std::vector{parsed(audit_line(2, 5000), 2), parsed(audit_line(4, 4000), 4),
+                                  parsed(audit_line(1, 1000), 1)},
+                      {}, kParsed);
+  ASSERT_TRUE(r2);
+  EXPECT_EQ(r2->added, 1u);
+  EXPECT_EQ(r2->duplicates, 2u);
+  EXPECT_EQ(s->totals()->events, 4u);
+}
+
+TEST(StoreBlocksTest, ProfileGroupsListsOneProfileByCountWithDecisions) {
+  auto s = Store::open(":memory:");
+  ASSERT_TRUE(s);
+  std::vector<NewRecord> batch;
+  // Keys start with profile and class (U+001F separated), as the analyzer's do.
+  const std::string big =
+      "aatest\x1f"
+      "file\x1f"
+      "big";
+  const std::string small =
+      "aatest\x1f"
+      "file\x1f"
+      "small";
+  for (uint32_t i = 1; i <= 3; ++i) batch.push_back(parsed(audit_line(i), i, big));
+  batch.push_back(parsed(audit_line(4), 4, small));
+  batch.push_back(parsed(audit_line(5, 1795424536, "other"), 5,
+                         "other\x1f"
+                         "file\x1f"
+                         "x"));
+  batch.back().event.profile = "other";
+  ASSERT_TRUE(s->ingest(batch, {}, kParsed));
+  ASSERT_TRUE(s->record_decision(Decision{small, DecisionKind::kIgnored, 0, "root", 9, "h1"}));
+
+  GroupFilter f;
+  EXPECT_FALSE(s->profile_groups(f));  // A profile is required.
+  f.profile = "aatest";
+  auto open = s->profile_groups(f);
+  ASSERT_TRUE(open) << open.error().message;
+  ASSERT_EQ(open->size(), 1u);  // `small` is decided and its profile unchanged (no hash known).
+  EXPECT_EQ(open->front().key, big);
+  EXPECT_EQ(open->front().count, 3u);
+  EXPECT_EQ(open->front().rule_class, "file");
+  EXPECT_EQ(open->front().first_seen, 1795424536);
+  EXPECT_TRUE(open->front().hosts.empty());
+
+  f.profile_hash = [](std::string_view) { return std::optional<std::string>("h2"); };
+  auto changed = s->profile_groups(f);
+  ASSERT_TRUE(changed);
+  ASSERT_EQ(changed->size(), 2u);  // The profile changed since the decision: offered again.
+  EXPECT_EQ((*changed)[1].key, small);
+  ASSERT_TRUE((*changed)[1].decision);
+  EXPECT_EQ((*changed)[1].decision->kind, DecisionKind::kIgnored);
+  EXPECT_EQ((*changed)[1].decision->profile_hash, "h1");
+
+  f.profile_hash = nullptr;
+  f.all = true;
+  auto all = s->profile_groups(f);
+  ASSERT_TRUE(all);
+  ASSERT_EQ(all->size(), 2u);
+  EXPECT_EQ((*all)[0].key, big);
+  EXPECT_EQ((*all)[1].key, small);
+
+  f.since = 1795424537;
+  auto later = s->profile_groups(f);
+  ASSERT_TRUE(later);
+  EXPECT_TRUE(later->empty());
+}
+
+}  // namespace
+}  // namespace aatune::store
