@@ -27,6 +27,7 @@
 
 #include "analyzer/grouping.h"
 #include "cli/commands.h"
+#include "cli/table.h"
 #include "collector/journal_source.h"
 #include "collector/live_source.h"
 #include "collector/log_discovery.h"
@@ -557,26 +558,6 @@ std::expected<Options, std::string> parse_args(std::span<const std::string> args
     }
   }
   return o;
-}
-
-// Table columns (GCC 12 has no <format>): width > 0 pads on the right, < 0 aligns right.
-struct Cell {
-  Cell(std::string_view s, int w) : text(s), width(w) {}
-  Cell(uint64_t n, int w) : text(std::to_string(n)), width(w) {}
-  std::string text;
-  int width;
-};
-std::string row(std::initializer_list<Cell> cells) {
-  std::string out;
-  for (const Cell& c : cells) {
-    const size_t w = static_cast<size_t>(c.width < 0 ? -c.width : c.width);
-    const size_t pad = c.text.size() < w ? w - c.text.size() : 0;
-    if (!out.empty()) out += ' ';
-    if (c.width < 0) out.append(pad, ' ');
-    out += c.text;
-    if (c.width > 0) out.append(pad, ' ');
-  }
-  return out;
 }
 
 }  // namespace
