@@ -609,6 +609,30 @@ constexpr std::array<StringSlot, 34> kStringSlots{
 constexpr size_t kDistinctStringSlots = kStringSlots.size();
 static_assert(kDistinctStringSlots <= 64, "Fill keeps one bit per slot");
 
+// Resets every field of an Event but its optional strings, `raw` and `extra` (those are Fill's or
+// clear_lean_fields()'s business): the one list both ways of reusing an Event share.
+void reset_scalars(Event& e) {
+  e.event = EventType::kInvalid;
+  e.container = Container::kUnknown;
+  e.trust = Trust::kUnverified;
+  e.record_type = 0;
+  e.record_type_name.clear();
+  e.epoch.reset();
+  e.audit_msec.reset();
+  e.audit_sub_id.reset();
+  e.error_code.reset();
+  e.fsuid.reset();
+  e.ouid.reset();
+  e.pid.reset();
+  e.peer_pid.reset();
+  e.task.reset();
+  e.magic_token.reset();
+  e.parent.reset();
+  e.net_local_port.reset();
+  e.net_foreign_port.reset();
+  e.sender_uid.reset();
+}
+
 // Every string the parser stores goes through here. A fresh Event is filled as usual. A reused
 // one (parse_line_into, classify_line) keeps the strings of the previous record engaged but
 // empty ("stale") so that assigning into them reuses their capacity; finish() resets the stale
@@ -620,25 +644,7 @@ class Fill {
   /// Clears `ev` for a new record, keeping the capacity of its strings and of `extra`.
   void begin_reuse() {
     Event& e = ev_;
-    e.event = EventType::kInvalid;
-    e.container = Container::kUnknown;
-    e.trust = Trust::kUnverified;
-    e.record_type = 0;
-    e.record_type_name.clear();
-    e.epoch.reset();
-    e.audit_msec.reset();
-    e.audit_sub_id.reset();
-    e.error_code.reset();
-    e.fsuid.reset();
-    e.ouid.reset();
-    e.pid.reset();
-    e.peer_pid.reset();
-    e.task.reset();
-    e.magic_token.reset();
-    e.parent.reset();
-    e.net_local_port.reset();
-    e.net_foreign_port.reset();
-    e.sender_uid.reset();
+    reset_scalars(e);
     e.raw.clear();
     stale_ = 0;
     for (size_t i = 0; i < kDistinctStringSlots; ++i) {
@@ -1493,35 +1499,13 @@ namespace {
 // Clears what a lean parse can write. The generic reuse (Fill::begin_reuse) looks at every
 // string of the Event; a lean parse writes only these, and the others stay empty throughout.
 void clear_lean_fields(Event& e) {
-  e.event = EventType::kInvalid;
-  e.container = Container::kUnknown;
-  e.trust = Trust::kUnverified;
-  e.record_type = 0;
-  e.record_type_name.clear();
-  e.epoch.reset();
-  e.audit_msec.reset();
-  e.audit_sub_id.reset();
+  reset_scalars(e);
   e.operation.reset();
   e.rule_class.reset();
   e.info.reset();
-  e.error_code.reset();
-  e.fsuid.reset();
-  e.ouid.reset();
-  e.task.reset();
-  e.parent.reset();
-  e.magic_token.reset();
-  e.pid.reset();
-  e.peer_pid.reset();
   e.net_family.reset();
   e.net_sock_type.reset();
-  e.net_local_port.reset();
-  e.net_foreign_port.reset();
-  e.sender_uid.reset();
 }
-
-}  // namespace
-
-namespace {
 
 void begin_lean(Event& event) {
   if (event.raw.empty() && !event.profile && !event.name && event.extra.empty()) {

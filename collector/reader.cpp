@@ -15,6 +15,8 @@
 #include <cstring>
 #include <utility>
 
+#include "collector/unique_fd.h"
+
 namespace aatune::collector {
 namespace {
 
@@ -26,27 +28,6 @@ struct GzCloser {
   void operator()(gzFile f) const {
     if (f != nullptr) gzclose(f);
   }
-};
-
-// A plain file's descriptor (the gzip path hands its descriptor to zlib instead).
-class RawFd {
- public:
-  RawFd() = default;
-  explicit RawFd(int fd) : fd_(fd) {}
-  RawFd(RawFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  RawFd& operator=(RawFd&& other) noexcept {
-    std::swap(fd_, other.fd_);
-    return *this;
-  }
-  RawFd(const RawFd&) = delete;
-  RawFd& operator=(const RawFd&) = delete;
-  ~RawFd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  [[nodiscard]] int get() const { return fd_; }
-
- private:
-  int fd_ = -1;
 };
 
 // True for a regular file that does not start with gzip's magic bytes.
@@ -79,7 +60,7 @@ bool has_open_user_msg(std::string_view text) {
 struct LineReader::Impl {
   std::string path;
   std::unique_ptr<gzFile_s, GzCloser> file;  // null when reading `raw`
-  RawFd raw;
+  UniqueFd raw;  // a plain file (the gzip path hands its descriptor to zlib instead)
   std::string buffer;
   size_t begin = 0;  // unread data is buffer[begin, end)
   size_t end = 0;
@@ -206,7 +187,7 @@ std::expected<LineReader, ReaderError> LineReader::open(const std::string& path,
   if (is_plain_regular_file(fd)) {
     auto impl = std::make_unique<Impl>();
     impl->path = path;
-    impl->raw = RawFd(fd);
+    impl->raw = UniqueFd(fd);
     if (start_offset > 0) {
       if (::lseek(fd, static_cast<off_t>(start_offset), SEEK_SET) < 0) {
         return std::unexpected(

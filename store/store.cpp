@@ -868,7 +868,14 @@ struct Store::Impl {
       }
       meta.remove_prefix(1);
       BlockRecord r;
-      while (!meta.empty() && get_block_record(meta, r)) seen.insert(r.fingerprint);
+      while (!meta.empty()) {
+        // A block cut short would silently leave its later records out of dedup: refuse it.
+        if (!get_block_record(meta, r)) {
+          sqlite3_reset(*b);
+          return std::unexpected(StoreError{path + ": a record block is damaged"});
+        }
+        seen.insert(r.fingerprint);
+      }
     }
     sqlite3_reset(*b);
     if (rc != SQLITE_DONE) return std::unexpected(error("cannot read record blocks"));

@@ -16,27 +16,13 @@
 #include "collector/format.h"
 #include "collector/parser.h"
 #include "collector/reader.h"
+#include "collector/unique_fd.h"
 #include "tests/fuzz/contracts.h"
 
 namespace {
 
 using aatune::collector::LineReader;
 using aatune::fuzz::contract_broken;
-
-// Closes the memfd on every path out.
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() {
-    if (fd_ >= 0) close(fd_);
-  }
-  [[nodiscard]] int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 bool write_all(int fd, const uint8_t* data, size_t size) {
   while (size > 0) {
@@ -87,7 +73,7 @@ void check_scanned_path(int fd, const std::vector<aatune::collector::RawLine>& e
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  const Fd fd(memfd_create("fuzz_line_reader", MFD_CLOEXEC));
+  const aatune::collector::UniqueFd fd(memfd_create("fuzz_line_reader", MFD_CLOEXEC));
   if (fd.get() < 0 || !write_all(fd.get(), data, size)) return 0;
   auto reader = LineReader::open("/proc/self/fd/" + std::to_string(fd.get()));
   if (!reader) return 0;

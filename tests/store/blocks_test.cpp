@@ -259,6 +259,39 @@ TEST(StoreBlocksTest, RecordsOutOfTheLoadedEpochRangeStillDeduplicate) {
   EXPECT_EQ(s->totals()->events, 4u);
 }
 
+void sql_exec(const std::string& db, const char* sql) {
+  sqlite3* raw = nullptr;
+  ASSERT_EQ(sqlite3_open(db.c_str(), &raw), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(raw, sql, nullptr, nullptr, nullptr), SQLITE_OK) << sqlite3_errmsg(raw);
+  sqlite3_close(raw);
+}
+
+// A block cut short on disk (a bad sector, a hand edit) is an error naming the file, never a
+// crash, and never a silent gap: a meta blob missing its last bytes would otherwise drop those
+// records from dedup and store them twice.
+TEST(StoreBlocksTest, ADamagedBlockIsAnErrorNamingTheFile) {
+  TempDir dir;
+  const std::string db = (dir.path() / "damaged.db").string();
+  {
+    auto s = Store::open(db);
+    ASSERT_TRUE(s);
+    ASSERT_TRUE(
+        s->ingest(std::vector{parsed(audit_line(1), 1), parsed(audit_line(2), 2)}, {}, kParsed));
+  }
+  sql_exec(db,
+           "UPDATE record_blocks SET meta = substr(meta, 1, length(meta) - 3);"
+           "UPDATE block_slices SET records = substr(records, 1, length(records) - 3);");
+  auto s = Store::open(db);
+  ASSERT_TRUE(s);
+  auto events = s->events_of_group(kKey);
+  ASSERT_FALSE(events);
+  EXPECT_EQ(events.error().message, db + ": a record block is damaged");
+  auto r = s->ingest(std::vector{parsed(audit_line(2), 2)}, {}, kParsed);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message, db + ": a record block is damaged");
+  EXPECT_EQ(sql_count(db, "SELECT count(*) FROM record_blocks"), 1) << "nothing was written";
+}
+
 TEST(StoreBlocksTest, ProfileGroupsListsOneProfileByCountWithDecisions) {
   auto s = Store::open(":memory:");
   ASSERT_TRUE(s);
