@@ -73,6 +73,11 @@ std::string cell(const nlohmann::json& v, bool code = false) {
       out += c;
     }
   }
+  // A group target joins its parts with blanks, so a unix or network target whose last parts are
+  // unknown ends in blanks; inside a code span they read as part of the value.
+  if (code) {
+    while (!out.empty() && out.back() == ' ') out.pop_back();
+  }
   if (code && !out.empty())
     return (out.find('`') == std::string::npos ? "`" + out + "`" : "`` " + out + " ``");
   return out;

@@ -5,7 +5,10 @@
 #include <string_view>
 
 #ifdef AATUNE_WITH_JOURNAL
+#include <dlfcn.h>
 #include <systemd/sd-journal.h>
+
+#include <memory>
 #endif
 
 namespace aatune::collector {
@@ -38,14 +41,79 @@ std::string journal_line(const std::string& transport, const std::string& messag
 
 namespace {
 
-struct JournalCloser {
-  void operator()(sd_journal* j) const { sd_journal_close(j); }
+// libsystemd is opened when a journal is read, not linked: linking it (and through it libgcrypt,
+// liblz4, libzstd, liblzma, libcap, libgpg-error) cost every aatune command about 3 ms of start-up
+// and 70 page faults, a fifth of what `aatune parse` needs for a whole 1 M-line log. systemd's own
+// tools load their optional libraries the same way. The soname is the library's stable ABI.
+constexpr const char* kLibsystemd = "libsystemd.so.0";
+
+// The sd-journal calls aatune makes, resolved from one dlopen() handle. The header still gives
+// the exact prototypes, so a signature mismatch is a compile error, not a crash.
+struct JournalApi {
+  void* handle = nullptr;
+  decltype(&sd_journal_open) open = nullptr;
+  decltype(&sd_journal_open_directory) open_directory = nullptr;
+  decltype(&sd_journal_close) close = nullptr;
+  decltype(&sd_journal_add_match) add_match = nullptr;
+  decltype(&sd_journal_get_usage) get_usage = nullptr;
+  decltype(&sd_journal_seek_cursor) seek_cursor = nullptr;
+  decltype(&sd_journal_seek_head) seek_head = nullptr;
+  decltype(&sd_journal_test_cursor) test_cursor = nullptr;
+  decltype(&sd_journal_next) next = nullptr;
+  decltype(&sd_journal_previous) previous = nullptr;
+  decltype(&sd_journal_get_data) get_data = nullptr;
+  decltype(&sd_journal_get_realtime_usec) get_realtime_usec = nullptr;
+  decltype(&sd_journal_get_cursor) get_cursor = nullptr;
+
+  JournalApi() = default;
+  JournalApi(const JournalApi&) = delete;
+  JournalApi& operator=(const JournalApi&) = delete;
+  ~JournalApi() {
+    if (handle != nullptr) dlclose(handle);
+  }
 };
 
-std::optional<std::string> field(sd_journal* j, const char* name) {
+template <typename Fn>
+bool resolve(void* handle, const char* name, Fn& out, std::string& missing) {
+  out = reinterpret_cast<Fn>(dlsym(handle, name));
+  if (out == nullptr && missing.empty()) missing = name;
+  return out != nullptr;
+}
+
+std::expected<std::unique_ptr<JournalApi>, std::string> load_journal_api() {
+  auto api = std::make_unique<JournalApi>();
+  api->handle = dlopen(kLibsystemd, RTLD_NOW | RTLD_LOCAL);
+  if (api->handle == nullptr) {
+    const char* why = dlerror();
+    return std::unexpected(std::string("cannot read the journal: ") +
+                           (why != nullptr ? why : kLibsystemd) +
+                           " (install libsystemd0, or read the log files instead)");
+  }
+  std::string missing;
+  resolve(api->handle, "sd_journal_open", api->open, missing);
+  resolve(api->handle, "sd_journal_open_directory", api->open_directory, missing);
+  resolve(api->handle, "sd_journal_close", api->close, missing);
+  resolve(api->handle, "sd_journal_add_match", api->add_match, missing);
+  resolve(api->handle, "sd_journal_get_usage", api->get_usage, missing);
+  resolve(api->handle, "sd_journal_seek_cursor", api->seek_cursor, missing);
+  resolve(api->handle, "sd_journal_seek_head", api->seek_head, missing);
+  resolve(api->handle, "sd_journal_test_cursor", api->test_cursor, missing);
+  resolve(api->handle, "sd_journal_next", api->next, missing);
+  resolve(api->handle, "sd_journal_previous", api->previous, missing);
+  resolve(api->handle, "sd_journal_get_data", api->get_data, missing);
+  resolve(api->handle, "sd_journal_get_realtime_usec", api->get_realtime_usec, missing);
+  resolve(api->handle, "sd_journal_get_cursor", api->get_cursor, missing);
+  if (!missing.empty()) {
+    return std::unexpected(std::string("cannot read the journal: ") + kLibsystemd + " has no " +
+                           missing + " (libsystemd too old)");
+  }
+  return api;
+}
+
+std::optional<std::string> field(const JournalApi& api, sd_journal* j, const char* name) {
   const void* data = nullptr;
   size_t len = 0;
-  if (sd_journal_get_data(j, name, &data, &len) < 0) return std::nullopt;
+  if (api.get_data(j, name, &data, &len) < 0) return std::nullopt;
   std::string_view kv(static_cast<const char*>(data), len);
   const size_t eq = kv.find('=');
   if (eq == std::string_view::npos) return std::nullopt;
@@ -55,7 +123,13 @@ std::optional<std::string> field(sd_journal* j, const char* name) {
 }  // namespace
 
 struct JournalSource::Impl {
-  std::unique_ptr<sd_journal, JournalCloser> journal;
+  // Declared first so it is destroyed last: the journal is closed before the library goes.
+  std::unique_ptr<JournalApi> api;
+  struct Closer {
+    const JournalApi* api;
+    void operator()(sd_journal* j) const { api->close(j); }
+  };
+  std::unique_ptr<sd_journal, Closer> journal{nullptr, Closer{nullptr}};
 };
 
 JournalSource::JournalSource(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -64,54 +138,57 @@ JournalSource& JournalSource::operator=(JournalSource&&) noexcept = default;
 JournalSource::~JournalSource() = default;
 
 std::expected<JournalSource, std::string> JournalSource::open(const JournalOptions& options) {
-  sd_journal* raw = nullptr;
-  const int rc = options.directory
-                     ? sd_journal_open_directory(&raw, options.directory->c_str(), 0)
-                     : sd_journal_open(&raw, SD_JOURNAL_LOCAL_ONLY | SD_JOURNAL_SYSTEM);
-  if (rc < 0) return std::unexpected("cannot open the journal: " + std::string(strerror(-rc)));
+  auto api = load_journal_api();
+  if (!api) return std::unexpected(api.error());
   auto impl = std::make_unique<Impl>();
-  impl->journal.reset(raw);
+  impl->api = std::move(*api);
+  const JournalApi& sd = *impl->api;
+  sd_journal* raw = nullptr;
+  const int rc = options.directory ? sd.open_directory(&raw, options.directory->c_str(), 0)
+                                   : sd.open(&raw, SD_JOURNAL_LOCAL_ONLY | SD_JOURNAL_SYSTEM);
+  if (rc < 0) return std::unexpected("cannot open the journal: " + std::string(strerror(-rc)));
+  impl->journal = std::unique_ptr<sd_journal, Impl::Closer>(raw, Impl::Closer{&sd});
   sd_journal* j = raw;
   // Kernel OR audit transport (sd-journal ORs matches of the same field).
-  if (sd_journal_add_match(j, "_TRANSPORT=kernel", 0) < 0 ||
-      sd_journal_add_match(j, "_TRANSPORT=audit", 0) < 0) {
+  if (sd.add_match(j, "_TRANSPORT=kernel", 0) < 0 || sd.add_match(j, "_TRANSPORT=audit", 0) < 0) {
     return std::unexpected("cannot filter the journal");
   }
   // sd_journal_open succeeds with no files at all; a journal that holds nothing is "not here".
   uint64_t usage = 0;
-  if (sd_journal_get_usage(j, &usage) < 0 || usage == 0) {
+  if (sd.get_usage(j, &usage) < 0 || usage == 0) {
     return std::unexpected("no journal files (journald not running or not persistent)");
   }
   if (options.after_cursor && !options.after_cursor->empty()) {
-    if (sd_journal_seek_cursor(j, options.after_cursor->c_str()) < 0) {
+    if (sd.seek_cursor(j, options.after_cursor->c_str()) < 0) {
       return std::unexpected("invalid journal cursor");
     }
     // Seeking positions *at* the cursor's entry; step over it (it was read last time).
-    if (sd_journal_next(j) > 0 && sd_journal_test_cursor(j, options.after_cursor->c_str()) <= 0) {
-      sd_journal_previous(j);
+    if (sd.next(j) > 0 && sd.test_cursor(j, options.after_cursor->c_str()) <= 0) {
+      sd.previous(j);
     }
   } else {
-    sd_journal_seek_head(j);
+    sd.seek_head(j);
   }
   return JournalSource(std::move(impl));
 }
 
 std::expected<std::optional<JournalEntry>, std::string> JournalSource::next() {
+  const JournalApi& sd = *impl_->api;
   sd_journal* j = impl_->journal.get();
-  const int rc = sd_journal_next(j);
+  const int rc = sd.next(j);
   if (rc < 0) return std::unexpected("journal read failed: " + std::string(strerror(-rc)));
   if (rc == 0) return std::nullopt;
   JournalEntry e;
-  e.transport = field(j, "_TRANSPORT").value_or("");
-  const std::string message = field(j, "MESSAGE").value_or("");
+  e.transport = field(sd, j, "_TRANSPORT").value_or("");
+  const std::string message = field(sd, j, "MESSAGE").value_or("");
   std::optional<uint64_t> type;
-  if (auto t = field(j, "_AUDIT_TYPE")) type = std::strtoull(t->c_str(), nullptr, 10);
+  if (auto t = field(sd, j, "_AUDIT_TYPE")) type = std::strtoull(t->c_str(), nullptr, 10);
   uint64_t usec = 0;
-  sd_journal_get_realtime_usec(j, &usec);
-  e.line = journal_line(e.transport, message, type, field(j, "_AUDIT_ID"), usec);
-  e.hostname = field(j, "_HOSTNAME");
+  sd.get_realtime_usec(j, &usec);
+  e.line = journal_line(e.transport, message, type, field(sd, j, "_AUDIT_ID"), usec);
+  e.hostname = field(sd, j, "_HOSTNAME");
   char* cursor = nullptr;
-  if (sd_journal_get_cursor(j, &cursor) >= 0) {
+  if (sd.get_cursor(j, &cursor) >= 0) {
     e.cursor = cursor;
     free(cursor);
   }

@@ -7,6 +7,8 @@ packages=(
   libaudit-dev libapparmor-dev apparmor apparmor-utils python3-apparmor
   libncurses-dev nlohmann-json3-dev libsqlite3-dev sqlite3 libsystemd-dev zlib1g-dev
   libgtest-dev libgmock-dev
+  # journal files for the native journal reader's tests (systemd-journal-remote writes them)
+  systemd-journal-remote
   tmux
   # man page checks (groff -ww, man -l) and the Debian package (scripts/build-deb.sh)
   groff-base man-db dpkg-dev debhelper lintian
