@@ -1,6 +1,8 @@
 // The native journal reader against real journal files. systemd-journal-remote (a Debian package
 // that scripts/install-deps.sh installs) turns journal export text into a journal file exactly as
 // journald would store it; JournalSource then reads it through the dlopen()ed libsystemd.
+#include "collector/journal_source.h"
+
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -10,7 +12,6 @@
 #include <string>
 #include <vector>
 
-#include "collector/journal_source.h"
 #include "collector/parser.h"
 
 namespace aatune::collector {
@@ -56,8 +57,9 @@ class JournalSourceFileTest : public ::testing::Test {
     fs::create_directories(dir_);
     const fs::path input = dir_ / "entries.export";
     std::ofstream(input) << kExport;
-    const std::string cmd = std::string(kJournalRemote) + " -o " + (dir_ / "test.journal").string() +
-                            " " + input.string() + " 2>/dev/null";
+    const std::string cmd = std::string(kJournalRemote) + " -o " +
+                            (dir_ / "test.journal").string() + " " + input.string() +
+                            " 2>/dev/null";
     ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
     fs::remove(input);
   }
