@@ -236,8 +236,9 @@ class Writer {
       if (!skip) {
         std::vector<store::Checkpoint> cps;
         if (b->checkpoint) cps.push_back(*b->checkpoint);
+        // Group counters are folded once at the end of the scan (run_scan), not per batch.
         r = db_.ingest(std::span(b->records.data(), b->used), cps,
-                       {.events_parsed_from_raw = true});
+                       {.events_parsed_from_raw = true, .defer_group_counts = true});
       }
       lock.lock();
       if (r && *r) {
@@ -637,6 +638,15 @@ int run_scan(const Invocation& inv) {
       return r.error().exit_code;
     }
     stats.push_back(std::move(*r));
+  }
+  // Every batch is written (each source drained the store thread). Until this fold the readers
+  // add the batches' group deltas themselves, so a scan killed before it loses nothing.
+  if (auto f = db->fold_group_counts(); !f) {
+    progress.clear();
+    inv.err << "aatune: error: " << f.error().message
+            << "\naatune: hint: the records are stored; the next 'aatune scan' completes the "
+               "counts\n";
+    return kExitPermission;
   }
   progress.clear();
   const double secs =

@@ -1,9 +1,11 @@
 // The event store: one SQLite file (WAL) holding what aatune has read and what the user decided.
 //
 // Tables (docs/store.md): sources, checkpoints, record_blocks + block_slices (a scan's records,
-// one block per batch, its verbatim text, evidence, re-parsed on read, in one slice per group),
+// one block per batch, its verbatim text, evidence, re-parsed on read, in one slice per group;
+// slice_index finds a group's slices),
 // records (events that are not a plain parse of their text, and schema-2 rows), fingerprints
-// (dedup of those), groups + group_stats + group_hosts (the analyzer's grouping key, counted),
+// (dedup of those), groups + group_stats + group_hosts (the analyzer's grouping key, counted;
+// group_deltas: per-batch counts not folded yet),
 // decisions and applied_changes. The store knows nothing about policy: callers pass the grouping
 // key string and the profile's content hash.
 #pragma once
@@ -65,6 +67,11 @@ struct IngestOptions {
   /// and re-parses it on read. Otherwise (synthetic or altered events) it also keeps the decoded
   /// fields, so events_of_group() gives back what came in.
   bool events_parsed_from_raw = false;
+  /// Block records' group counters are left as per-batch deltas (group_deltas) for a later
+  /// fold_group_counts() instead of being folded into group_stats/group_hosts in this batch's
+  /// transaction: what a bulk scan wants (one fold at its end). Readers count the deltas too, so
+  /// the numbers are the same either way, and a crash before the fold loses nothing.
+  bool defer_group_counts = false;
 };
 
 struct IngestResult {
@@ -168,6 +175,10 @@ class Store {
       std::span<const NewRecord> records, std::span<const Checkpoint> checkpoints = {},
       const IngestOptions& options = {});
 
+  /// Moves every pending per-batch group delta into the group counters, in one transaction.
+  /// Idempotent; a no-op when nothing is pending. Readers give the same numbers before and after.
+  [[nodiscard]] std::expected<void, StoreError> fold_group_counts();
+
   [[nodiscard]] std::expected<std::vector<Group>, StoreError> groups(const GroupFilter& filter);
   /// The stored events of a group, oldest first, decoded back into Events (raw text included).
   [[nodiscard]] std::expected<std::vector<collector::Event>, StoreError> events_of_group(
@@ -191,7 +202,7 @@ class Store {
   [[nodiscard]] std::expected<std::vector<Group>, StoreError> profile_groups(
       const GroupFilter& filter);
 
-  static constexpr int kSchemaVersion = 3;
+  static constexpr int kSchemaVersion = 4;
 
  private:
   struct Impl;

@@ -1,6 +1,6 @@
-// Schema 2 (the lean layout) and 3 (records in blocks): a schema-1 and a schema-2 file migrate
-// keeping everything, and records stored as a plain parse of their text come back from
-// events_of_group() exactly as parse_line() gives them.
+// Schema 2 (the lean layout), 3 (records in blocks) and 4 (group counters folded per scan): a
+// schema-1, -2 and -3 file migrate keeping everything, and records stored as a plain parse of their
+// text come back from events_of_group() exactly as parse_line() gives them.
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 #include <unistd.h>
@@ -195,7 +195,7 @@ TEST(StoreMigrationTest, SchemaOneFileKeepsEventsGroupsDecisionsAndChanges) {
 
   auto s = Store::open(db.string());
   ASSERT_TRUE(s) << s.error().message;
-  EXPECT_EQ(s->schema_version(), 3);
+  EXPECT_EQ(s->schema_version(), 4);
   auto t = s->totals();
   ASSERT_TRUE(t);
   EXPECT_EQ(t->events, 2u);
@@ -391,7 +391,7 @@ TEST(StoreMigrationTest, SchemaTwoFileKeepsRecordsAndDeduplicatesAgainstThem) {
 
   auto s = Store::open(db.string());
   ASSERT_TRUE(s) << s.error().message;
-  EXPECT_EQ(s->schema_version(), 3);
+  EXPECT_EQ(s->schema_version(), 4);
   EXPECT_EQ(s->totals()->events, 2u);
   auto cp = s->find_checkpoint("file:abc");
   ASSERT_TRUE(cp && *cp);
@@ -441,6 +441,90 @@ TEST(StoreMigrationTest, SchemaTwoFileKeepsRecordsAndDeduplicatesAgainstThem) {
   EXPECT_EQ(sqlite3_column_int64(st, 2), 2);
   sqlite3_finalize(st);
   sqlite3_close(raw);
+}
+
+// Schema 3 → 4 adds the group_deltas and slice_index tables and drops the block_slices_group index
+// (step 4 of kMigrations), so a schema-3 file is a folded schema-4 file the other way round:
+// built that way from real scans (blocks,
+// slices, folded counters, several hosts, a decision), it opens as schema 4 with every number
+// intact, and later scans count on top of it without counting anything twice.
+TEST(StoreMigrationTest, SchemaThreeFileKeepsItsCountersAndCountsOnTopOfThem) {
+  TempDir dir;
+  const fs::path db = dir.path() / "v3.db";
+  auto line = [](uint32_t serial, int64_t epoch) {
+    return "type=AVC msg=audit(" + std::to_string(epoch) + ".908:" + std::to_string(serial) +
+           "): apparmor=\"DENIED\" operation=\"open\" class=\"file\" profile=\"aatest\" "
+           "name=\"/etc/secret\" pid=160 comm=\"aa_exercise\" requested_mask=\"r\" "
+           "denied_mask=\"r\" fsuid=0 ouid=0";
+  };
+  auto record = [&](uint32_t serial, int64_t epoch, std::optional<std::string> host) {
+    auto e = collector::parse_line(line(serial, epoch));
+    EXPECT_TRUE(e);
+    NewRecord r{"/var/log/audit/audit.log", serial, e ? *e : Event{}, kKey};
+    r.event.host = std::move(host);
+    return r;
+  };
+  const IngestOptions parsed{.events_parsed_from_raw = true, .defer_group_counts = false};
+  {
+    auto s = Store::open(db.string());
+    ASSERT_TRUE(s) << s.error().message;
+    ASSERT_TRUE(s->ingest(std::vector{record(1, 1795424536, "web01"), record(2, 1795424530, "")},
+                          {}, parsed));
+    ASSERT_TRUE(s->ingest(std::vector{record(3, 1795424540, "web01")}, {}, parsed));
+    ASSERT_TRUE(s->record_decision({kKey, DecisionKind::kIgnored, 0, "alice", 7, "h"}));
+  }
+  {
+    sqlite3* raw = nullptr;
+    ASSERT_EQ(sqlite3_open(db.c_str(), &raw), SQLITE_OK);
+    exec(raw,
+         "DROP TABLE group_deltas; DROP TABLE slice_index; "
+         "CREATE INDEX block_slices_group ON block_slices(group_id, block_id); "
+         "PRAGMA user_version=3;");
+    sqlite3_close(raw);
+  }
+
+  auto s = Store::open(db.string());
+  ASSERT_TRUE(s) << s.error().message;
+  EXPECT_EQ(s->schema_version(), 4);
+  GroupFilter all;
+  all.all = true;
+  auto groups = s->groups(all);
+  ASSERT_TRUE(groups) << groups.error().message;
+  ASSERT_EQ(groups->size(), 1u);
+  const Group& g = groups->front();
+  EXPECT_EQ(g.count, 3u);
+  EXPECT_EQ(g.first_seen, std::optional<int64_t>(1795424530));
+  EXPECT_EQ(g.last_seen, std::optional<int64_t>(1795424540));
+  ASSERT_EQ(g.hosts.size(), 2u);
+  EXPECT_EQ(g.hosts[0].host, "");
+  EXPECT_EQ(g.hosts[0].count, 1u);
+  EXPECT_EQ(g.hosts[1].host, "web01");
+  EXPECT_EQ(g.hosts[1].count, 2u);
+  ASSERT_TRUE(g.decision);
+  EXPECT_EQ(g.decision->user, "alice");
+  EXPECT_EQ(s->totals()->events, 3u);
+  auto events = s->events_of_group(kKey);
+  ASSERT_TRUE(events) << events.error().message;
+  ASSERT_EQ(events->size(), 3u);
+  EXPECT_EQ((*events)[2].raw, line(3, 1795424540));
+
+  // A scan after the migration: deferred counts, one duplicate, one new record, then its fold.
+  auto r = s->ingest(std::vector{record(3, 1795424540, "web01"), record(4, 1795424550, "web02")},
+                     {}, {.events_parsed_from_raw = true, .defer_group_counts = true});
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->added, 1u);
+  EXPECT_EQ(r->duplicates, 1u);
+  for (int fold = 0; fold < 2; ++fold) {
+    SCOPED_TRACE(fold);
+    auto after = s->groups(all);
+    ASSERT_TRUE(after && after->size() == 1u);
+    EXPECT_EQ(after->front().count, 4u);
+    EXPECT_EQ(after->front().last_seen, std::optional<int64_t>(1795424550));
+    ASSERT_EQ(after->front().hosts.size(), 3u);
+    EXPECT_EQ(after->front().hosts[2].host, "web02");
+    EXPECT_EQ(after->front().hosts[2].count, 1u);
+    ASSERT_TRUE(s->fold_group_counts());
+  }
 }
 
 // Records stored without their decoded fields come back as parse_line() gives them, with what
