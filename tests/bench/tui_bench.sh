@@ -53,7 +53,11 @@ mkdir -p "$workdir"
 gen="$repo/tests/bench/gen_log.py"
 gen_version=$(sha256sum "$gen" | cut -c1-12)
 log="$workdir/bench-$lines-gen$gen_version.log"
-db="$workdir/bench-$lines-gen$gen_version.db"
+# The store is cached per schema version too: a store written at an older schema is migrated, not
+# rewritten, so its records would stay in the old layout and the numbers would measure that.
+schema=$(sed -n 's/.*kSchemaVersion = \([0-9]*\);.*/\1/p' "$repo/store/store.h")
+[[ $schema =~ ^[0-9]+$ ]] || { echo "tui_bench.sh: no kSchemaVersion in store/store.h" >&2; exit 2; }
+db="$workdir/bench-$lines-gen$gen_version-schema$schema.db"
 if [[ ! -s $log ]]; then
   echo "== generating $lines lines into $log"
   python3 "$gen" --lines "$lines" --seed 1 "$log.part"
