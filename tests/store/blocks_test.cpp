@@ -18,6 +18,7 @@ namespace {
 using collector::Container;
 using collector::Event;
 using collector::Trust;
+using test::sql_count;
 using test::TempDir;
 
 constexpr const char* kKey = "blocks-key";
@@ -45,18 +46,6 @@ std::vector<std::string> raws(const std::vector<Event>& events) {
   std::vector<std::string> out;
   for (const Event& e : events) out.push_back(e.raw);
   return out;
-}
-
-int64_t sql_count(const std::string& db, const char* sql) {
-  sqlite3* raw = nullptr;
-  EXPECT_EQ(sqlite3_open_v2(db.c_str(), &raw, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
-  sqlite3_stmt* s = nullptr;
-  EXPECT_EQ(sqlite3_prepare_v2(raw, sql, -1, &s, nullptr), SQLITE_OK) << sqlite3_errmsg(raw);
-  EXPECT_EQ(sqlite3_step(s), SQLITE_ROW);
-  const int64_t n = sqlite3_column_int64(s, 0);
-  sqlite3_finalize(s);
-  sqlite3_close(raw);
-  return n;
 }
 
 TEST(StoreBlocksTest, BlockRecordsComeBackByteExactInOrderWithContainerTrustHost) {

@@ -17,6 +17,7 @@ namespace aatune::store {
 namespace {
 
 using collector::Event;
+using test::sql_count;
 using test::TempDir;
 
 constexpr IngestOptions kDeferred{.events_parsed_from_raw = true, .defer_group_counts = true};
@@ -100,18 +101,6 @@ const std::vector<Seen> kExpected{
      1031,
      {{"db01", 2}}},
 };
-
-int64_t sql_count(const std::string& db, const char* sql) {
-  sqlite3* raw = nullptr;
-  EXPECT_EQ(sqlite3_open_v2(db.c_str(), &raw, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
-  sqlite3_stmt* s = nullptr;
-  EXPECT_EQ(sqlite3_prepare_v2(raw, sql, -1, &s, nullptr), SQLITE_OK) << sqlite3_errmsg(raw);
-  EXPECT_EQ(sqlite3_step(s), SQLITE_ROW);
-  const int64_t n = sqlite3_column_int64(s, 0);
-  sqlite3_finalize(s);
-  sqlite3_close(raw);
-  return n;
-}
 
 GroupFilter of(const std::string& profile) {
   GroupFilter f;
