@@ -5,7 +5,7 @@ set -euo pipefail
 packages=(
   build-essential g++ cmake ninja-build pkg-config git
   libaudit-dev libapparmor-dev apparmor apparmor-utils python3-apparmor
-  libncurses-dev nlohmann-json3-dev libsqlite3-dev sqlite3 libsystemd-dev zlib1g-dev
+  libncurses-dev nlohmann-json3-dev libsqlite3-dev sqlite3 libsystemd-dev zlib1g-dev libzstd-dev
   libgtest-dev libgmock-dev
   # journal files for the native journal reader's tests (systemd-journal-remote writes them)
   systemd-journal-remote

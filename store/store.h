@@ -202,7 +202,7 @@ class Store {
   [[nodiscard]] std::expected<std::vector<Group>, StoreError> profile_groups(
       const GroupFilter& filter);
 
-  static constexpr int kSchemaVersion = 4;
+  static constexpr int kSchemaVersion = 5;
 
  private:
   struct Impl;

@@ -269,7 +269,7 @@ TEST(StoreBlocksTest, ADamagedBlockIsAnErrorNamingTheFile) {
   }
   sql_exec(db,
            "UPDATE record_blocks SET meta = substr(meta, 1, length(meta) - 3);"
-           "UPDATE block_slices SET records = substr(records, 1, length(records) - 3);");
+           "UPDATE slice_frames SET data = substr(data, 1, length(data) - 3);");
   auto s = Store::open(db);
   ASSERT_TRUE(s);
   auto events = s->events_of_group(kKey);
@@ -279,6 +279,66 @@ TEST(StoreBlocksTest, ADamagedBlockIsAnErrorNamingTheFile) {
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().message, db + ": a record block is damaged");
   EXPECT_EQ(sql_count(db, "SELECT count(*) FROM record_blocks"), 1) << "nothing was written";
+}
+
+// Schema 5 keeps the slices' bytes in zstd frames: many records of one shape take a fraction of
+// their text, and every record comes back byte for byte, in order, over several frames and groups.
+TEST(StoreBlocksTest, SlicesAreCompressedInFramesAndComeBackByteExact) {
+  TempDir dir;
+  const std::string db = (dir.path() / "frames.db").string();
+  std::vector<NewRecord> batch;
+  std::vector<std::string> lines_a;
+  std::vector<std::string> lines_b;
+  size_t text_bytes = 0;
+  for (uint32_t i = 1; i <= 600; ++i) {
+    // Two groups interleaved, so that each spans several frames.
+    const bool a = i % 3 != 0;
+    std::string line = audit_line(i, 1795424536 + i, a ? "aatest" : "other");
+    text_bytes += line.size();
+    (a ? lines_a : lines_b).push_back(line);
+    batch.push_back(parsed(line, i, a ? kKey : "other-key"));
+  }
+  {
+    auto s = Store::open(db);
+    ASSERT_TRUE(s) << s.error().message;
+    ASSERT_TRUE(s->ingest(batch, {}, kParsed));
+  }
+  EXPECT_GT(sql_count(db, "SELECT count(*) FROM slice_frames"), 1);
+  EXPECT_EQ(sql_count(db, "SELECT count(*) FROM block_slices WHERE length(records) > 0"), 0);
+  const int64_t packed = sql_count(db, "SELECT sum(length(data)) FROM slice_frames");
+  EXPECT_LT(packed * 3, static_cast<int64_t>(text_bytes)) << packed << " of " << text_bytes;
+  auto s = Store::open(db);
+  ASSERT_TRUE(s);
+  auto a = s->events_of_group(kKey, lines_a.size() + 1);
+  ASSERT_TRUE(a) << a.error().message;
+  ASSERT_EQ(a->size(), lines_a.size());
+  EXPECT_TRUE(raws(*a) == lines_a);
+  auto b = s->events_of_group("other-key", 7);
+  ASSERT_TRUE(b) << b.error().message;
+  EXPECT_EQ(raws(*b), std::vector(lines_b.begin(), lines_b.begin() + 7));
+}
+
+// A slice that points outside its frame, or at a frame that is not there, is damage.
+TEST(StoreBlocksTest, ASliceOutsideItsFrameIsAnErrorNamingTheFile) {
+  for (const char* damage :
+       {"UPDATE block_slices SET frame_length = frame_length + 100000",
+        "UPDATE block_slices SET frame_offset = -1", "DELETE FROM slice_frames",
+        "UPDATE slice_frames SET data = X'00112233445566778899'"}) {
+    SCOPED_TRACE(damage);
+    TempDir dir;
+    const std::string db = (dir.path() / "damaged.db").string();
+    {
+      auto s = Store::open(db);
+      ASSERT_TRUE(s);
+      ASSERT_TRUE(s->ingest(std::vector{parsed(audit_line(1), 1)}, {}, kParsed));
+    }
+    sql_exec(db, damage);
+    auto s = Store::open(db);
+    ASSERT_TRUE(s);
+    auto events = s->events_of_group(kKey);
+    ASSERT_FALSE(events);
+    EXPECT_EQ(events.error().message, db + ": a record block is damaged");
+  }
 }
 
 TEST(StoreBlocksTest, ProfileGroupsListsOneProfileByCountWithDecisions) {

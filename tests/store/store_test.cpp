@@ -344,7 +344,9 @@ TEST(StoreTest, NewerSchemaIsRefused) {
   ASSERT_FALSE(s);
   EXPECT_EQ(s.error().message, db.string() +
                                    ": store schema version 99 is newer than this aatune "
-                                   "understands (4); upgrade aatune or use another --db");
+                                   "understands (" +
+                                   std::to_string(Store::kSchemaVersion) +
+                                   "); upgrade aatune or use another --db");
 }
 
 TEST(StoreTest, ReadOnlyStoreRefusesWritesAndMissingStoreIsReported) {
