@@ -44,10 +44,13 @@ struct GroupAdvice {
 std::expected<std::map<std::string, GroupAdvice>, std::string> advise(
     store::Store& db, const std::vector<store::Group>& groups, const rules::ProfileTree& tree) {
   std::vector<analyzer::LoggedEvent> events;
-  for (const auto& g : groups) {
-    auto evs = db.events_of_group(g.key, 100);
-    if (!evs) return std::unexpected(evs.error().message);
-    for (auto& e : *evs) events.push_back({std::move(e), "store", 0});
+  std::vector<store::GroupSampleRequest> samples;
+  samples.reserve(groups.size());
+  for (const auto& g : groups) samples.push_back({g.key, 100});
+  auto sampled = db.events_of_groups(samples);  // one pass in storage order
+  if (!sampled) return std::unexpected(sampled.error().message);
+  for (auto& evs : *sampled) {
+    for (auto& e : evs) events.push_back({std::move(e), "store", 0});
   }
   analyzer::AnalyzeOptions options;
   options.trust = system_trust_policy();

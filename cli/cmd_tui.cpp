@@ -189,12 +189,18 @@ class RealBackend final : public tui::Backend {
     if (!groups) return std::unexpected(groups.error().message);
     std::vector<analyzer::LoggedEvent> events;
     size_t expected = 0;
-    for (const auto& g : *groups) expected += std::min<uint64_t>(g.count, sample_size(g));
-    events.reserve(expected);  // an Event is large: no copies while growing
+    std::vector<store::GroupSampleRequest> samples;
+    samples.reserve(groups->size());
     for (const auto& g : *groups) {
-      auto evs = db_.events_of_group(g.key, sample_size(g));
-      if (!evs) return std::unexpected(evs.error().message);
-      for (auto& e : *evs) events.push_back({std::move(e), "store", 0});
+      expected += std::min<uint64_t>(g.count, sample_size(g));
+      samples.push_back({g.key, sample_size(g)});
+    }
+    events.reserve(expected);  // an Event is large: no copies while growing
+    // All groups in one pass over the store (in storage order), not one lookup per group.
+    auto sampled = db_.events_of_groups(samples);
+    if (!sampled) return std::unexpected(sampled.error().message);
+    for (auto& evs : *sampled) {
+      for (auto& e : evs) events.push_back({std::move(e), "store", 0});
     }
     const analyzer::TreeView view(*tree_);
     analyzer::AnalyzeOptions aopt;

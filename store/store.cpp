@@ -1907,115 +1907,186 @@ std::expected<std::vector<Group>, StoreError> Store::groups(const GroupFilter& f
 
 std::expected<std::vector<Event>, StoreError> Store::events_of_group(std::string_view group_key,
                                                                      size_t limit) {
+  const GroupSampleRequest request{std::string(group_key), limit};
+  auto all = events_of_groups(std::span(&request, 1));
+  if (!all) return std::unexpected(all.error());
+  return std::move(all->front());
+}
+
+namespace {
+
+// The bytes of one block_slices row read by `row` (columns: first_record, records, frame_id,
+// frame_offset, frame_length): in the row (before schema 5) or in its frame, which is kept
+// decompressed for the next slice (docs/store.md "Frames": read in slice-id order, consecutive
+// slices share frames).
+class SliceBytes {
+ public:
+  explicit SliceBytes(std::string path) : path_(std::move(path)) {}
+
+  std::expected<std::string_view, StoreError> of(sqlite3* db, sqlite3_stmt* row) {
+    if (sqlite3_column_type(row, 2) == SQLITE_NULL) {
+      const auto* p = static_cast<const char*>(sqlite3_column_blob(row, 1));
+      return std::string_view(p ? p : "", static_cast<size_t>(sqlite3_column_bytes(row, 1)));
+    }
+    const int64_t wanted = sqlite3_column_int64(row, 2);
+    if (wanted != frame_id_ || frame_id_ == 0) {
+      if (auto r = load(db, wanted); !r) return std::unexpected(r.error());
+    }
+    const int64_t offset = sqlite3_column_int64(row, 3);
+    const int64_t length = sqlite3_column_int64(row, 4);
+    if (offset < 0 || length < 0 || static_cast<uint64_t>(offset) > frame_.size() ||
+        static_cast<uint64_t>(length) > frame_.size() - static_cast<uint64_t>(offset)) {
+      return std::unexpected(damaged());
+    }
+    return std::string_view(frame_).substr(static_cast<size_t>(offset),
+                                           static_cast<size_t>(length));
+  }
+
+  [[nodiscard]] StoreError damaged() const {
+    return StoreError{path_ + ": a record block is damaged"};
+  }
+
+ private:
+  std::expected<void, StoreError> load(sqlite3* db, int64_t id) {
+    frame_id_ = 0;
+    if (!query_) {
+      sqlite3_stmt* q = nullptr;
+      if (sqlite3_prepare_v2(db, "SELECT data FROM slice_frames WHERE id = ?1", -1, &q, nullptr) !=
+          SQLITE_OK) {
+        sqlite3_finalize(q);
+        return std::unexpected(StoreError{path_ + ": cannot read events: " + sqlite3_errmsg(db)});
+      }
+      query_.reset(q);
+    }
+    sqlite3_stmt* q = query_.get();
+    sqlite3_reset(q);
+    sqlite3_bind_int64(q, 1, id);
+    const int rc = sqlite3_step(q);
+    if (rc == SQLITE_DONE) return std::unexpected(damaged());
+    if (rc != SQLITE_ROW) {
+      return std::unexpected(StoreError{path_ + ": cannot read events: " + sqlite3_errmsg(db)});
+    }
+    const void* packed = sqlite3_column_blob(q, 0);
+    const auto packed_size = static_cast<size_t>(sqlite3_column_bytes(q, 0));
+    const unsigned long long size =
+        packed != nullptr ? ZSTD_getFrameContentSize(packed, packed_size) : 0;
+    if (packed == nullptr || size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN ||
+        size > kMaxFrameBytes) {
+      return std::unexpected(damaged());
+    }
+    if (!decompressor_) decompressor_.reset(ZSTD_createDCtx());
+    if (!decompressor_) return std::unexpected(StoreError{path_ + ": out of memory"});
+    frame_.resize(static_cast<size_t>(size));
+    const size_t n =
+        ZSTD_decompressDCtx(decompressor_.get(), frame_.data(), frame_.size(), packed, packed_size);
+    if (ZSTD_isError(n) != 0 || n != frame_.size()) return std::unexpected(damaged());
+    frame_id_ = id;
+    return {};
+  }
+
+  std::string path_;
+  Stmt query_;
+  std::unique_ptr<ZSTD_DCtx, ZstdDCtxFree> decompressor_;
+  int64_t frame_id_ = 0;  ///< Of frame_ (0: none)
+  std::string frame_;
+};
+
+}  // namespace
+
+std::expected<std::vector<std::vector<Event>>, StoreError> Store::events_of_groups(
+    std::span<const GroupSampleRequest> requests) {
   Impl& d = *impl_;
+  std::vector<std::vector<Event>> out(requests.size());
+  // Per request, its records with their ids in the shared sequence (`records` rows first, then
+  // block records), merged and cut to the limit at the end.
+  std::vector<std::vector<std::pair<int64_t, Event>>> found(requests.size());
+  std::vector<size_t> from_records(requests.size(), 0);
+  // (slice id, request): the first `limit` slices of each group (a slice holds at least one of
+  // its records), read below in slice-id order, i.e. in storage order.
+  std::vector<std::pair<int64_t, size_t>> wanted;
+
   auto g = d.prepare("SELECT id FROM groups WHERE key_hash = ?1 AND key = ?2");
   if (!g) return std::unexpected(g.error());
-  sqlite3_bind_int64(g->get(), 1, key_hash(group_key));
-  bind_text(g->get(), 2, group_key);
-  int rc = sqlite3_step(g->get());
-  if (rc == SQLITE_DONE || limit == 0) return std::vector<Event>{};
-  if (rc != SQLITE_ROW) return std::unexpected(d.error("cannot read events"));
-  const int64_t group_id = sqlite3_column_int64(g->get(), 0);
-
-  // The group's records from both places, each with its id in the shared sequence; the oldest
-  // `limit` of them are kept.
-  std::vector<std::pair<int64_t, Event>> found;
-  auto s = d.prepare(
+  auto r = d.prepare(
       "SELECT id, container, trust, host, raw, fields FROM records WHERE group_id = ?1 "
       "ORDER BY id LIMIT ?2");
-  if (!s) return std::unexpected(s.error());
-  sqlite3_bind_int64(s->get(), 1, group_id);
-  sqlite3_bind_int64(s->get(), 2, static_cast<int64_t>(limit));
-  while ((rc = sqlite3_step(s->get())) == SQLITE_ROW) {
-    sqlite3_stmt* q = s->get();
-    auto& [id, e] = found.emplace_back(sqlite3_column_int64(q, 0), Event{});
-    const auto* raw = reinterpret_cast<const char*>(sqlite3_column_text(q, 4));
-    const std::string_view raw_text(raw ? raw : "",
-                                    raw ? static_cast<size_t>(sqlite3_column_bytes(q, 4)) : 0);
-    if (sqlite3_column_type(q, 5) == SQLITE_NULL) {
-      // A schema-2 plain parse of its text: parse it again. parse_record keeps what it could
-      // decode should a later parser refuse the line.
-      e = collector::parse_record(raw_text).event;
-    } else {
-      const auto* blob = static_cast<const char*>(sqlite3_column_blob(q, 5));
-      decode_fields(
-          std::string_view(blob ? blob : "", static_cast<size_t>(sqlite3_column_bytes(q, 5))), e);
-      e.raw = std::string(raw_text);
-    }
-    // What the text alone cannot tell: how it travelled and a host the source supplied.
-    e.container = static_cast<collector::Container>(sqlite3_column_int(q, 1));
-    e.trust = static_cast<collector::Trust>(sqlite3_column_int(q, 2));
-    e.host = column_opt_text(q, 3);
-  }
-  if (rc != SQLITE_DONE) return std::unexpected(d.error("cannot read events"));
-  const size_t from_records = found.size();
-
+  if (!r) return std::unexpected(r.error());
   // The group's slices: those indexed by a fold, and those of batches not folded yet (normally
-  // none; group_deltas is then empty). Slice ids grow with block ids: oldest first.
+  // none; group_deltas is then empty).
+  auto sl = d.prepare(
+      "SELECT slice_id FROM slice_index WHERE group_id = ?1 "
+      "UNION SELECT slice_id FROM group_deltas WHERE group_id = ?1 ORDER BY 1 LIMIT ?2");
+  if (!sl) return std::unexpected(sl.error());
+  for (size_t i = 0; i < requests.size(); ++i) {
+    const auto& [key, limit] = requests[i];
+    if (limit == 0) continue;
+    sqlite3_stmt* gq = g->get();
+    sqlite3_reset(gq);
+    sqlite3_bind_int64(gq, 1, key_hash(key));
+    bind_text(gq, 2, key);
+    int rc = sqlite3_step(gq);
+    if (rc == SQLITE_DONE) continue;
+    if (rc != SQLITE_ROW) return std::unexpected(d.error("cannot read events"));
+    const int64_t group_id = sqlite3_column_int64(gq, 0);
+
+    sqlite3_stmt* q = r->get();
+    sqlite3_reset(q);
+    sqlite3_bind_int64(q, 1, group_id);
+    sqlite3_bind_int64(q, 2, static_cast<int64_t>(std::min<size_t>(limit, INT64_MAX)));
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+      auto& [id, e] = found[i].emplace_back(sqlite3_column_int64(q, 0), Event{});
+      const auto* raw = reinterpret_cast<const char*>(sqlite3_column_text(q, 4));
+      const std::string_view raw_text(raw ? raw : "",
+                                      raw ? static_cast<size_t>(sqlite3_column_bytes(q, 4)) : 0);
+      if (sqlite3_column_type(q, 5) == SQLITE_NULL) {
+        // A schema-2 plain parse of its text: parse it again. parse_record keeps what it could
+        // decode should a later parser refuse the line.
+        e = collector::parse_record(raw_text).event;
+      } else {
+        const auto* blob = static_cast<const char*>(sqlite3_column_blob(q, 5));
+        decode_fields(
+            std::string_view(blob ? blob : "", static_cast<size_t>(sqlite3_column_bytes(q, 5))), e);
+        e.raw = std::string(raw_text);
+      }
+      // What the text alone cannot tell: how it travelled and a host the source supplied.
+      e.container = static_cast<collector::Container>(sqlite3_column_int(q, 1));
+      e.trust = static_cast<collector::Trust>(sqlite3_column_int(q, 2));
+      e.host = column_opt_text(q, 3);
+    }
+    if (rc != SQLITE_DONE) return std::unexpected(d.error("cannot read events"));
+    from_records[i] = found[i].size();
+
+    sqlite3_stmt* sq = sl->get();
+    sqlite3_reset(sq);
+    sqlite3_bind_int64(sq, 1, group_id);
+    sqlite3_bind_int64(sq, 2, static_cast<int64_t>(std::min<size_t>(limit, INT64_MAX)));
+    while ((rc = sqlite3_step(sq)) == SQLITE_ROW)
+      wanted.emplace_back(sqlite3_column_int64(sq, 0), i);
+    if (rc != SQLITE_DONE) return std::unexpected(d.error("cannot read events"));
+  }
+
+  // The slices in storage order: each page and each frame is read once.
+  std::ranges::sort(wanted);
   auto b = d.prepare(
       "SELECT b.first_record, s.records, s.frame_id, s.frame_offset, s.frame_length "
-      "FROM block_slices AS s "
-      "JOIN record_blocks AS b ON b.id = s.block_id WHERE s.id IN ("
-      "SELECT slice_id FROM slice_index WHERE group_id = ?1 "
-      "UNION SELECT slice_id FROM group_deltas WHERE group_id = ?1) ORDER BY s.id");
+      "FROM block_slices AS s JOIN record_blocks AS b ON b.id = s.block_id WHERE s.id = ?1");
   if (!b) return std::unexpected(b.error());
-  sqlite3_bind_int64(b->get(), 1, group_id);
-  const auto damaged = [&] {
-    return std::unexpected(StoreError{d.path + ": a record block is damaged"});
-  };
-  // The frame last decompressed: consecutive slices often share one.
-  int64_t frame_id = 0;
-  std::string frame;
-  std::unique_ptr<ZSTD_DCtx, ZstdDCtxFree> decompressor;
-  Stmt frame_query;
-  size_t from_blocks = 0;
-  while (from_blocks < limit && (rc = sqlite3_step(b->get())) == SQLITE_ROW) {
+  SliceBytes bytes(d.path);
+  std::vector<size_t> from_blocks(requests.size(), 0);
+  for (const auto& [slice_id, i] : wanted) {
+    const size_t limit = requests[i].limit;
+    if (from_blocks[i] >= limit) continue;
     sqlite3_stmt* q = b->get();
+    sqlite3_reset(q);
+    sqlite3_bind_int64(q, 1, slice_id);
+    const int rc = sqlite3_step(q);
+    if (rc == SQLITE_DONE) return std::unexpected(bytes.damaged());
+    if (rc != SQLITE_ROW) return std::unexpected(d.error("cannot read events"));
     int64_t id = sqlite3_column_int64(q, 0) - 1;
-    std::string_view slice;
-    if (sqlite3_column_type(q, 2) == SQLITE_NULL) {
-      // Written before schema 5: the bytes are in the row.
-      const auto* p = static_cast<const char*>(sqlite3_column_blob(q, 1));
-      slice = std::string_view(p ? p : "", static_cast<size_t>(sqlite3_column_bytes(q, 1)));
-    } else {
-      const int64_t wanted = sqlite3_column_int64(q, 2);
-      if (wanted != frame_id || frame_id == 0) {
-        if (!frame_query) {
-          auto f = d.prepare("SELECT data FROM slice_frames WHERE id = ?1");
-          if (!f) return std::unexpected(f.error());
-          frame_query = std::move(*f);
-        }
-        sqlite3_reset(frame_query.get());
-        sqlite3_bind_int64(frame_query.get(), 1, wanted);
-        const int frc = sqlite3_step(frame_query.get());
-        if (frc == SQLITE_DONE) return damaged();
-        if (frc != SQLITE_ROW) return std::unexpected(d.error("cannot read events"));
-        const void* packed = sqlite3_column_blob(frame_query.get(), 0);
-        const auto packed_size = static_cast<size_t>(sqlite3_column_bytes(frame_query.get(), 0));
-        const unsigned long long size =
-            packed != nullptr ? ZSTD_getFrameContentSize(packed, packed_size) : 0;
-        if (packed == nullptr || size == ZSTD_CONTENTSIZE_ERROR ||
-            size == ZSTD_CONTENTSIZE_UNKNOWN || size > kMaxFrameBytes) {
-          return damaged();
-        }
-        if (!decompressor) decompressor.reset(ZSTD_createDCtx());
-        if (!decompressor) return std::unexpected(StoreError{d.path + ": out of memory"});
-        frame.resize(static_cast<size_t>(size));
-        const size_t n = ZSTD_decompressDCtx(decompressor.get(), frame.data(), frame.size(), packed,
-                                             packed_size);
-        if (ZSTD_isError(n) != 0 || n != frame.size()) return damaged();
-        frame_id = wanted;
-      }
-      const int64_t offset = sqlite3_column_int64(q, 3);
-      const int64_t length = sqlite3_column_int64(q, 4);
-      if (offset < 0 || length < 0 || static_cast<uint64_t>(offset) > frame.size() ||
-          static_cast<uint64_t>(length) > frame.size() - static_cast<uint64_t>(offset)) {
-        return damaged();
-      }
-      slice =
-          std::string_view(frame).substr(static_cast<size_t>(offset), static_cast<size_t>(length));
-    }
-    while (from_blocks < limit && !slice.empty()) {
+    auto slice_bytes = bytes.of(d.db.get(), q);
+    if (!slice_bytes) return std::unexpected(slice_bytes.error());
+    std::string_view slice = *slice_bytes;
+    while (from_blocks[i] < limit && !slice.empty()) {
       uint64_t delta = 0;
       uint64_t container = 0;
       uint64_t trust = 0;
@@ -2029,27 +2100,27 @@ std::expected<std::vector<Event>, StoreError> Store::events_of_group(std::string
         slice.remove_prefix(host - 1);
       }
       ok = ok && get_varint(slice, length) && length <= slice.size();
-      if (!ok) return damaged();
+      if (!ok) return std::unexpected(bytes.damaged());
       id += static_cast<int64_t>(delta);
       auto& [eid, e] =
-          found.emplace_back(id, collector::parse_record(slice.substr(0, length)).event);
+          found[i].emplace_back(id, collector::parse_record(slice.substr(0, length)).event);
       slice.remove_prefix(length);
       e.container = static_cast<collector::Container>(container);
       e.trust = static_cast<collector::Trust>(trust);
       e.host = std::move(host_name);
-      ++from_blocks;
+      ++from_blocks[i];
     }
   }
-  if (from_blocks < limit && rc != SQLITE_DONE) {
-    return std::unexpected(d.error("cannot read events"));
+
+  for (size_t i = 0; i < requests.size(); ++i) {
+    auto& f = found[i];
+    // Both halves are sorted by id already.
+    std::ranges::inplace_merge(f, f.begin() + static_cast<ptrdiff_t>(from_records[i]), {},
+                               &std::pair<int64_t, Event>::first);
+    if (f.size() > requests[i].limit) f.resize(requests[i].limit);
+    out[i].reserve(f.size());
+    for (auto& [id, e] : f) out[i].push_back(std::move(e));
   }
-  // Both halves are sorted by id already.
-  std::ranges::inplace_merge(found, found.begin() + static_cast<ptrdiff_t>(from_records), {},
-                             &std::pair<int64_t, Event>::first);
-  if (found.size() > limit) found.resize(limit);
-  std::vector<Event> out;
-  out.reserve(found.size());
-  for (auto& [id, e] : found) out.push_back(std::move(e));
   return out;
 }
 

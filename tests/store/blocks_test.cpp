@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -316,6 +317,56 @@ TEST(StoreBlocksTest, SlicesAreCompressedInFramesAndComeBackByteExact) {
   auto b = s->events_of_group("other-key", 7);
   ASSERT_TRUE(b) << b.error().message;
   EXPECT_EQ(raws(*b), std::vector(lines_b.begin(), lines_b.begin() + 7));
+}
+
+// Many groups in one call give what one call per group gives, request by request: each its own
+// limit, an unknown key and a limit of 0 give nothing, records of older layouts (`records` rows)
+// and of several batches are merged oldest first.
+TEST(StoreBlocksTest, EventsOfGroupsEqualsOneCallPerGroup) {
+  auto s = Store::open(":memory:");
+  ASSERT_TRUE(s);
+  const std::vector<std::string> keys{"k-a", "k-b", "k-c"};
+  uint32_t serial = 0;
+  for (int batch = 0; batch < 3; ++batch) {
+    std::vector<NewRecord> records;
+    for (int n = 0; n < 5; ++n) {
+      ++serial;
+      records.push_back(
+          parsed(audit_line(serial, 1795424536 + serial), serial, keys[serial % keys.size()]));
+    }
+    ASSERT_TRUE(s->ingest(records, {}, kParsed));
+  }
+  // A synthetic event (not a parse of its text) goes to `records`, between block records.
+  ++serial;
+  NewRecord synthetic = parsed(audit_line(serial, 1795424536 + serial), serial, "k-a");
+  synthetic.event.comm = "not-in-the-text";
+  ASSERT_TRUE(s->ingest(std::vector{synthetic}, {}, {}));
+  ++serial;
+  ASSERT_TRUE(s->ingest(std::vector{parsed(audit_line(serial, 1795424536 + serial), serial, "k-a")},
+                        {}, kParsed));
+
+  const std::vector<GroupSampleRequest> requests{{"k-c", 2}, {"k-a", 100}, {"missing", 5},
+                                                 {"k-b", 0}, {"k-a", 3},   {"k-b", 4}};
+  auto all = s->events_of_groups(requests);
+  ASSERT_TRUE(all) << all.error().message;
+  ASSERT_EQ(all->size(), requests.size());
+  for (size_t i = 0; i < requests.size(); ++i) {
+    SCOPED_TRACE(requests[i].key + " " + std::to_string(requests[i].limit));
+    auto one = s->events_of_group(requests[i].key, requests[i].limit);
+    ASSERT_TRUE(one);
+    EXPECT_EQ(raws((*all)[i]), raws(*one));
+  }
+  EXPECT_EQ((*all)[0].size(), 2u);
+  EXPECT_EQ((*all)[1].size(), 7u);  // 6 block records and the synthetic one
+  EXPECT_TRUE((*all)[2].empty());
+  EXPECT_TRUE((*all)[3].empty());
+  EXPECT_EQ((*all)[4].size(), 3u);
+  EXPECT_EQ((*all)[5].size(), 4u);
+  const auto synthetic_at = std::ranges::find_if((*all)[1], [](const Event& e) {
+    return e.comm == std::optional<std::string>("not-in-the-text");
+  });
+  ASSERT_NE(synthetic_at, (*all)[1].end());
+  EXPECT_EQ(synthetic_at - (*all)[1].begin(), 5) << "oldest first across records and blocks";
 }
 
 // A slice that points outside its frame, or at a frame that is not there, is damage.
