@@ -22,6 +22,8 @@
 #include <unordered_map>
 
 #include "collector/parser.h"
+#include "store/delta_batch.h"
+#include "store/varint.h"
 
 namespace aatune::store {
 namespace {
@@ -274,6 +276,22 @@ CREATE TABLE slice_frames(
 ALTER TABLE block_slices ADD COLUMN frame_id INTEGER;
 ALTER TABLE block_slices ADD COLUMN frame_offset INTEGER;
 ALTER TABLE block_slices ADD COLUMN frame_length INTEGER;
+)sql",
+                                                                          R"sql(
+-- Schema 6, a batch's group deltas in one row (docs/store.md "Group counters"): a scan wrote one
+-- group_deltas row per (slice, host), 400 k rows for a 1M-line log and a third of the store
+-- thread's time. Now one group_delta_batches row per batch holds them all (store/delta_batch.h);
+-- rows of older versions stay in group_delta_rows; the view group_deltas shows both as before,
+-- expanding the blobs with aatune_deltas(), which the store registers on every connection.
+ALTER TABLE group_deltas RENAME TO group_delta_rows;
+CREATE TABLE group_delta_batches(
+  id INTEGER PRIMARY KEY,
+  deltas BLOB NOT NULL);
+CREATE VIEW group_deltas AS
+  SELECT slice_id, group_id, host, count, first_seen, last_seen FROM group_delta_rows
+  UNION ALL
+  SELECT d.slice_id, d.group_id, d.host, d.count, d.first_seen, d.last_seen
+  FROM group_delta_batches AS b, aatune_deltas(b.deltas) AS d;
 )sql"};
 
 // Common table expressions every reader of group counters starts with: `stats` is group_stats
@@ -667,31 +685,10 @@ class DeltaTable {
 // 8 little-endian bytes (it is random: a varint would be longer).
 constexpr char kMetaFormat = 1;
 
-void put_varint(std::string& out, uint64_t v) {
-  while (v >= 0x80) {
-    out += static_cast<char>((v & 0x7f) | 0x80);
-    v >>= 7;
-  }
-  out += static_cast<char>(v);
-}
-
-bool get_varint(std::string_view& in, uint64_t& v) {
-  v = 0;
-  for (int shift = 0; shift < 64 && !in.empty(); shift += 7) {
-    const auto b = static_cast<unsigned char>(in.front());
-    in.remove_prefix(1);
-    v |= static_cast<uint64_t>(b & 0x7f) << shift;
-    if ((b & 0x80) == 0) return true;
-  }
-  return false;
-}
-
-uint64_t zigzag(int64_t v) {
-  return (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63);
-}
-int64_t unzigzag(uint64_t v) {
-  return static_cast<int64_t>(v >> 1) ^ -static_cast<int64_t>(v & 1);
-}
+using internal::get_varint;
+using internal::put_varint;
+using internal::unzigzag;
+using internal::zigzag;
 
 struct BlockRecord {
   uint64_t raw_length = 0;
@@ -915,8 +912,10 @@ struct Store::Impl {
   std::vector<std::tuple<int64_t, int64_t, GroupDelta*>> write_order;  // (id, key hash, delta)
   Stmt insert_slice;
   Stmt insert_frame;
-  Stmt insert_delta;
-  Stmt select_deltas;
+  Stmt insert_delta_batch;
+  Stmt select_delta_rows;
+  Stmt select_delta_batches;
+  std::string delta_batch;  // This batch's group deltas (store/delta_batch.h)
   Stmt fold_slice;
   Stmt fold_stats;
   std::string block_meta;
@@ -1182,23 +1181,63 @@ struct Store::Impl {
       size_t host;  // Into `hosts`: there are few, and sorting plain structs is quick.
     };
     std::vector<Delta> rows;
-    if (auto n = pragma_int("SELECT count(*) FROM group_deltas"); n) {
+    // A delta takes at least 5 bytes of its batch's blob: room for all of them, no regrowth (the
+    // part never used is never touched, so it costs address space, not memory).
+    if (auto n =
+            pragma_int("SELECT (SELECT count(*) FROM group_delta_rows) + "
+                       "(SELECT coalesce(sum(length(deltas)), 0) / 5 FROM group_delta_batches)");
+        n) {
       rows.reserve(static_cast<size_t>(*n));
     }
     std::vector<std::string> hosts;
     std::unordered_map<std::string, size_t> host_ids;
+    const auto host_id = [&](std::string_view host) {
+      auto it = host_ids.find(std::string(host));
+      if (it == host_ids.end()) {
+        it = host_ids.emplace(std::string(host), hosts.size()).first;
+        hosts.push_back(it->first);
+      }
+      return it->second;
+    };
     {
-      auto q = cached(select_deltas,
+      // Rows of older versions (schema 4–5), normally none.
+      auto q = cached(select_delta_rows,
                       "SELECT group_id, slice_id, count, first_seen, last_seen, host "
-                      "FROM group_deltas");
+                      "FROM group_delta_rows");
       if (!q) return std::unexpected(q.error());
       int rc;
       while ((rc = sqlite3_step(*q)) == SQLITE_ROW) {
-        const auto [it, added] = host_ids.try_emplace(column_text(*q, 5), hosts.size());
-        if (added) hosts.push_back(it->first);
         rows.push_back(Delta{sqlite3_column_int64(*q, 0), sqlite3_column_int64(*q, 1),
                              sqlite3_column_int64(*q, 2), column_opt_int(*q, 3),
-                             column_opt_int(*q, 4), it->second});
+                             column_opt_int(*q, 4), host_id(column_text(*q, 5))});
+      }
+      sqlite3_reset(*q);
+      if (rc != SQLITE_DONE) return std::unexpected(error("cannot read group counts"));
+    }
+    {
+      // The batches' blobs, decoded here rather than through the view: a scan's fold reads
+      // ~400 k deltas.
+      auto q = cached(select_delta_batches, "SELECT deltas FROM group_delta_batches");
+      if (!q) return std::unexpected(q.error());
+      int rc;
+      while ((rc = sqlite3_step(*q)) == SQLITE_ROW) {
+        const auto* p = static_cast<const char*>(sqlite3_column_blob(*q, 0));
+        internal::DeltaBatchReader batch;
+        if (!batch.open(
+                std::string_view(p ? p : "", static_cast<size_t>(sqlite3_column_bytes(*q, 0))))) {
+          sqlite3_reset(*q);
+          return std::unexpected(StoreError{path + ": a group delta batch is damaged"});
+        }
+        internal::GroupDelta d;
+        int got = 0;
+        while ((got = batch.next(d)) > 0) {
+          rows.push_back(
+              Delta{d.group_id, d.slice_id, d.count, d.first_seen, d.last_seen, host_id(d.host)});
+        }
+        if (got < 0) {
+          sqlite3_reset(*q);
+          return std::unexpected(StoreError{path + ": a group delta batch is damaged"});
+        }
       }
       sqlite3_reset(*q);
       if (rc != SQLITE_DONE) return std::unexpected(error("cannot read group counts"));
@@ -1277,7 +1316,8 @@ struct Store::Impl {
     }
     sqlite3_reset(*ho);
     sqlite3_reset(*st);
-    return exec("DELETE FROM group_deltas", "cannot fold group counts");
+    return exec("DELETE FROM group_delta_rows; DELETE FROM group_delta_batches",
+                "cannot fold group counts");
   }
 
   // With `counts` false (block records, whose counts go to group_deltas) a group that exists is
@@ -1425,7 +1465,8 @@ std::expected<Store, StoreError> Store::open(const std::string& path, const Open
   sqlite3_busy_timeout(impl->db.get(), kBusyTimeoutMs);
   if (sqlite3_create_function_v2(impl->db.get(), "aatune_key_hash", 1,
                                  SQLITE_UTF8 | SQLITE_DETERMINISTIC, nullptr, sql_key_hash, nullptr,
-                                 nullptr, nullptr) != SQLITE_OK) {
+                                 nullptr, nullptr) != SQLITE_OK ||
+      internal::register_delta_batch_function(impl->db.get()) != SQLITE_OK) {
     return std::unexpected(impl->error("cannot open store"));
   }
 
@@ -1733,23 +1774,15 @@ std::expected<IngestResult, StoreError> Store::ingest(std::span<const NewRecord>
                            "INSERT INTO block_slices(block_id, group_id, records, frame_id, "
                            "frame_offset, frame_length) VALUES(?1, ?2, X'', ?3, ?4, ?5)");
         if (!sl) return std::unexpected(sl.error());
-        // Each slice's group counts, appended (docs/store.md "Group counters"); a row with count
-        // 0 for a group created by this batch (counted already), which only indexes its slice.
-        auto dl = d.cached(d.insert_delta,
-                           "INSERT INTO group_deltas(slice_id, group_id, host, count, first_seen, "
-                           "last_seen) VALUES(?1, ?2, ?3, ?4, ?5, ?6)");
-        if (!dl) return std::unexpected(dl.error());
+        // Each slice's group counts, appended to the batch's one delta row (docs/store.md "Group
+        // counters"); a delta with count 0 for a group created by this batch (counted already),
+        // which only indexes its slice.
+        internal::begin_delta_batch(d.delta_batch);
         auto put_delta = [&](int64_t slice, int64_t gid, std::string_view host, uint64_t n,
                              std::optional<int64_t> first,
                              std::optional<int64_t> last) -> std::expected<void, StoreError> {
-          sqlite3_reset(*dl);
-          sqlite3_bind_int64(*dl, 1, slice);
-          sqlite3_bind_int64(*dl, 2, gid);
-          bind_text(*dl, 3, host);
-          sqlite3_bind_int64(*dl, 4, static_cast<int64_t>(n));
-          bind_opt_int(*dl, 5, first);
-          bind_opt_int(*dl, 6, last);
-          if (sqlite3_step(*dl) != SQLITE_DONE) return std::unexpected(d.error("write failed"));
+          internal::put_delta(d.delta_batch,
+                              {slice, gid, host, static_cast<int64_t>(n), first, last});
           return {};
         };
         for (size_t i = 0; i < d.slice_order.size(); ++i) {
@@ -1776,7 +1809,15 @@ std::expected<IngestResult, StoreError> Store::ingest(std::span<const NewRecord>
           }
         }
         sqlite3_reset(*sl);
-        sqlite3_reset(*dl);
+        {
+          auto db =
+              d.cached(d.insert_delta_batch, "INSERT INTO group_delta_batches(deltas) VALUES(?1)");
+          if (!db) return std::unexpected(db.error());
+          sqlite3_bind_blob64(*db, 1, d.delta_batch.data(), d.delta_batch.size(), SQLITE_STATIC);
+          const int rc = sqlite3_step(*db);
+          sqlite3_reset(*db);
+          if (rc != SQLITE_DONE) return std::unexpected(d.error("write failed"));
+        }
         compressing.reset();
         if (!compressed) return std::unexpected(compressed.error());
         if (auto w = d.write_frames(*last_frame + 1); !w) return std::unexpected(w.error());
@@ -1815,7 +1856,8 @@ std::expected<void, StoreError> Store::fold_group_counts() {
   Impl& d = *impl_;
   // Nothing pending (a re-scan that read nothing new, or on a read-only file): no write
   // transaction at all. Deltas committed after this look are folded by their own scan.
-  auto pending = d.pragma_int("SELECT EXISTS(SELECT 1 FROM group_deltas)");
+  auto pending = d.pragma_int(
+      "SELECT EXISTS(SELECT 1 FROM group_delta_rows) OR EXISTS(SELECT 1 FROM group_delta_batches)");
   if (!pending) return std::unexpected(pending.error());
   if (*pending == 0) return {};
   return d.transaction([&] { return d.fold(); });

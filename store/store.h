@@ -213,7 +213,7 @@ class Store {
   [[nodiscard]] std::expected<std::vector<Group>, StoreError> profile_groups(
       const GroupFilter& filter);
 
-  static constexpr int kSchemaVersion = 5;
+  static constexpr int kSchemaVersion = 6;
 
  private:
   struct Impl;

@@ -1,4 +1,5 @@
-// Schema 4: a scan's group counters are per-batch deltas (group_deltas) folded once at the end
+// Schema 4: a scan's group counters are per-batch deltas (group_deltas; since schema 6 one blob
+// per batch behind that view) folded once at the end
 // (Store::fold_group_counts). Readers add the deltas not folded yet, so every number is the same
 // before and after a fold, after a crash between a batch and the fold, and with two writers.
 #include <gtest/gtest.h>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "collector/parser.h"
+#include "store/delta_batch.h"
 #include "store/store.h"
 #include "store/support.h"
 
@@ -228,6 +230,52 @@ TEST(StoreGroupCountsTest, CrashBetweenBatchAndFoldKeepsTheNumbers) {
   }
   ASSERT_TRUE(s->fold_group_counts());
   EXPECT_EQ(sql_count(db, "SELECT count(*) FROM group_deltas"), 0);
+  expect_numbers(*s);
+}
+
+// Schema 5 kept one group_deltas row per (slice, host); schema 6 one blob per batch. A schema-5
+// file left with pending rows (a scan killed before its fold) opens as schema 6 with the same
+// numbers, the rows are counted until a fold takes them once, and later batches add blobs beside.
+TEST(StoreGroupCountsTest, PendingDeltaRowsOfSchemaFiveAreCountedAndFoldedOnce) {
+  TempDir dir;
+  const std::string db = (dir.path() / "v5.db").string();
+  const auto all = batches();
+  {
+    auto s = Store::open(db);
+    ASSERT_TRUE(s) << s.error().message;
+    ASSERT_TRUE(s->ingest(all[0], {}, kDeferred));
+    ASSERT_TRUE(s->ingest(all[1], {}, kDeferred));
+  }
+  {
+    // The pending blobs as schema 5's rows, and the file back to schema 5.
+    sqlite3* raw = nullptr;
+    ASSERT_EQ(sqlite3_open(db.c_str(), &raw), SQLITE_OK);
+    ASSERT_EQ(internal::register_delta_batch_function(raw), SQLITE_OK);
+    char* err = nullptr;
+    ASSERT_EQ(sqlite3_exec(raw,
+                           "INSERT INTO group_delta_rows(slice_id, group_id, host, count, "
+                           "first_seen, last_seen) SELECT d.slice_id, d.group_id, d.host, d.count, "
+                           "d.first_seen, d.last_seen FROM group_delta_batches AS b, "
+                           "aatune_deltas(b.deltas) AS d; "
+                           "DROP VIEW group_deltas; DROP TABLE group_delta_batches; "
+                           "ALTER TABLE group_delta_rows RENAME TO group_deltas; "
+                           "PRAGMA user_version=5;",
+                           nullptr, nullptr, &err),
+              SQLITE_OK)
+        << (err ? err : "");
+    sqlite3_close(raw);
+  }
+  EXPECT_EQ(sql_count(db, "SELECT count(*) FROM group_deltas WHERE count > 0"), 2);
+  auto s = Store::open(db);
+  ASSERT_TRUE(s) << s.error().message;
+  EXPECT_EQ(s->schema_version(), Store::kSchemaVersion);
+  EXPECT_EQ(sql_count(db, "SELECT count(*) FROM group_delta_rows WHERE count > 0"), 2);
+  ASSERT_TRUE(s->ingest(all[2], {}, kDeferred));
+  EXPECT_EQ(sql_count(db, "SELECT count(*) FROM group_delta_batches"), 1);
+  expect_numbers(*s);
+  ASSERT_TRUE(s->fold_group_counts());
+  EXPECT_EQ(sql_count(db, "SELECT count(*) FROM group_delta_rows"), 0);
+  EXPECT_EQ(sql_count(db, "SELECT count(*) FROM group_delta_batches"), 0);
   expect_numbers(*s);
 }
 

@@ -81,8 +81,13 @@ void exec(sqlite3* db, const std::string& sql) {
 }
 
 // Turns a file written by this aatune into what schema 4 wrote: each slice's bytes back in its
-// row (decompressed from its frame here, independently of the store's reader), no frames.
-void unframe_slices(sqlite3* db) {
+// row (decompressed from its frame here, independently of the store's reader), no frames, and
+// the group deltas a table of rows again (all folded: a scan that did not defer leaves none).
+void downgrade_to_schema_4(sqlite3* db) {
+  // First the view (its table-valued function is the store's: ALTER TABLE re-checks views).
+  exec(db,
+       "DROP VIEW group_deltas; DROP TABLE group_delta_batches; "
+       "ALTER TABLE group_delta_rows RENAME TO group_deltas;");
   std::vector<std::tuple<int64_t, int64_t, int64_t, int64_t>> slices;
   sqlite3_stmt* q = nullptr;
   ASSERT_EQ(sqlite3_prepare_v2(db,
@@ -521,7 +526,7 @@ TEST(StoreMigrationTest, SchemaThreeFileKeepsItsCountersAndCountsOnTopOfThem) {
   {
     sqlite3* raw = nullptr;
     ASSERT_EQ(sqlite3_open(db.c_str(), &raw), SQLITE_OK);
-    unframe_slices(raw);
+    downgrade_to_schema_4(raw);
     exec(raw,
          "DROP TABLE group_deltas; DROP TABLE slice_index; "
          "CREATE INDEX block_slices_group ON block_slices(group_id, block_id); "

@@ -11,6 +11,8 @@
 #include <string>
 #include <system_error>
 
+#include "store/delta_batch.h"
+
 namespace aatune::store::test {
 
 class TempDir {
@@ -37,6 +39,8 @@ class TempDir {
 inline int64_t sql_count(const std::string& db, const char* sql) {
   sqlite3* raw = nullptr;
   EXPECT_EQ(sqlite3_open_v2(db.c_str(), &raw, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+  // The view group_deltas expands blobs through the store's table-valued function.
+  EXPECT_EQ(internal::register_delta_batch_function(raw), SQLITE_OK);
   sqlite3_stmt* s = nullptr;
   EXPECT_EQ(sqlite3_prepare_v2(raw, sql, -1, &s, nullptr), SQLITE_OK) << sqlite3_errmsg(raw);
   EXPECT_EQ(sqlite3_step(s), SQLITE_ROW);
