@@ -38,6 +38,9 @@ constexpr int kBusyTimeoutMs = 5000;
 // ~15 us; 64 KiB gives ~4.8x but a reader of one group then decompresses 4x more per slice).
 constexpr size_t kFrameBytes = 16 * 1024;
 constexpr int kFrameLevel = 1;
+// A batch of at most this many frames (what `watch` writes at a modest rate) is compressed on
+// the writing thread: starting a thread costs more than compressing ~50 KiB.
+constexpr size_t kFramesCompressedInline = 3;
 // A frame's header that claims more than this is damage, not data: a slice is at most a batch.
 constexpr unsigned long long kMaxFrameBytes = 256ULL << 20;
 
@@ -1190,9 +1193,14 @@ struct Store::Impl {
       rows.reserve(static_cast<size_t>(*n));
     }
     std::vector<std::string> hosts;
-    std::unordered_map<std::string, size_t> host_ids;
+    // Looked up by string_view: no string built per delta (there are ~400 k, of a few hosts).
+    struct ViewHash {
+      using is_transparent = void;
+      size_t operator()(std::string_view v) const { return std::hash<std::string_view>{}(v); }
+    };
+    std::unordered_map<std::string, size_t, ViewHash, std::equal_to<>> host_ids;
     const auto host_id = [&](std::string_view host) {
-      auto it = host_ids.find(std::string(host));
+      auto it = host_ids.find(host);
       if (it == host_ids.end()) {
         it = host_ids.emplace(std::string(host), hosts.size()).first;
         hosts.push_back(it->first);
@@ -1764,7 +1772,11 @@ std::expected<IngestResult, StoreError> Store::ingest(std::span<const NewRecord>
         }
         std::expected<void, StoreError> compressed;
         std::optional<std::jthread> compressing;
-        compressing.emplace([&] { compressed = d.compress_frames(); });
+        if (d.frame_ranges.size() <= kFramesCompressedInline) {
+          compressed = d.compress_frames();  // a small batch (watch): not worth a thread
+        } else {
+          compressing.emplace([&] { compressed = d.compress_frames(); });
+        }
         // Joined on every way out of this scope (an error below returns while it runs).
         struct Join {
           std::optional<std::jthread>& thread;
