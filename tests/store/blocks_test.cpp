@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -367,6 +368,60 @@ TEST(StoreBlocksTest, EventsOfGroupsEqualsOneCallPerGroup) {
   });
   ASSERT_NE(synthetic_at, (*all)[1].end());
   EXPECT_EQ(synthetic_at - (*all)[1].begin(), 5) << "oldest first across records and blocks";
+}
+
+// Disk full while a big batch's frames are being compressed on their own thread: the batch is
+// rolled back whole (no slice without its frame), the thread is joined, earlier batches stay
+// readable byte for byte.
+TEST(StoreBlocksTest, DiskFullDuringABatchWithFramesKeepsEarlierBatchesWhole) {
+  TempDir dir;
+  const std::string db = (dir.path() / "full.db").string();
+  auto s = Store::open(db, {.read_only = false, .max_size_bytes = 512 * 1024});
+  ASSERT_TRUE(s) << s.error().message;
+  constexpr uint32_t kGroups = 40;  // 40 slices a batch: several frames, on the thread
+  uint32_t serial = 0;
+  std::vector<std::vector<std::string>> stored(kGroups);
+  size_t stored_count = 0;
+  std::optional<StoreError> failure;
+  for (int batch = 0; batch < 200 && !failure; ++batch) {
+    std::vector<NewRecord> records;
+    std::vector<std::vector<std::string>> lines(kGroups);
+    for (int i = 0; i < 400; ++i) {
+      ++serial;
+      // Distinct profiles, so that the text does not compress to nothing.
+      std::string line = audit_line(serial, 1795424536 + serial, "p" + std::to_string(serial));
+      lines[serial % kGroups].push_back(line);
+      records.push_back(parsed(line, serial, "k" + std::to_string(serial % kGroups)));
+    }
+    auto r = s->ingest(records, {}, kParsed);
+    if (r) {
+      for (uint32_t g = 0; g < kGroups; ++g) {
+        stored[g].insert(stored[g].end(), lines[g].begin(), lines[g].end());
+        stored_count += lines[g].size();
+      }
+    } else {
+      failure = r.error();
+    }
+  }
+  ASSERT_TRUE(failure.has_value()) << "the store never filled up";
+  EXPECT_EQ(failure->message, db + ": write failed: database or disk is full");
+  ASSERT_GT(stored_count, 0u);
+  EXPECT_EQ(s->totals()->events, stored_count);
+  std::vector<GroupSampleRequest> all;
+  for (uint32_t g = 0; g < kGroups; ++g) all.push_back({"k" + std::to_string(g), stored_count});
+  auto events = s->events_of_groups(all);
+  ASSERT_TRUE(events) << events.error().message;
+  for (uint32_t g = 0; g < kGroups; ++g) {
+    SCOPED_TRACE(g);
+    EXPECT_TRUE(raws((*events)[g]) == stored[g]);
+  }
+  EXPECT_GT(sql_count(db, "SELECT count(*) FROM slice_frames"),
+            3 * sql_count(db, "SELECT count(*) FROM record_blocks"))
+      << "the batches were written in several frames each";
+  EXPECT_EQ(sql_count(db,
+                      "SELECT count(*) FROM block_slices WHERE frame_id NOT IN "
+                      "(SELECT id FROM slice_frames)"),
+            0);
 }
 
 // A slice that points outside its frame, or at a frame that is not there, is damage.
