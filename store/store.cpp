@@ -922,8 +922,8 @@ struct Store::Impl {
   Stmt fold_slice;
   Stmt fold_stats;
   std::string block_meta;
-  // Frames being written (docs/store.md "Frames"): per slice of slice_order its frame id, offset
-  // and length; the frame being filled and its compressed form.
+  // Frames being written (docs/store.md "Frames"): per slice of slice_order its frame's id and
+  // its offset and length in that frame once decompressed.
   struct SlicePlace {
     int64_t frame_id = 0;
     size_t offset = 0;
