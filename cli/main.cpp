@@ -57,8 +57,8 @@ std::vector<std::string> documented_options(const Command& command) {
   const std::string text = help_text(command);
   for (size_t at = text.find("--"); at != std::string::npos; at = text.find("--", at + 2)) {
     size_t end = at + 2;
-    while (end < text.size() && (std::isalnum(static_cast<unsigned char>(text[end])) != 0 ||
-                                 text[end] == '-')) {
+    while (end < text.size() &&
+           (std::isalnum(static_cast<unsigned char>(text[end])) != 0 || text[end] == '-')) {
       ++end;
     }
     if (end > at + 2) options.push_back(text.substr(at, end - at));
@@ -97,9 +97,8 @@ std::vector<std::string> with_config_defaults(const Command& command,
     return std::ranges::binary_search(options, o);
   };
   const auto given = [&](const std::string& o) {
-    return std::ranges::any_of(args, [&](const std::string& a) {
-      return a == o || a.starts_with(o + "=");
-    });
+    return std::ranges::any_of(
+        args, [&](const std::string& a) { return a == o || a.starts_with(o + "="); });
   };
   std::vector<std::string> out;
   const auto add = [&](const std::string& option, const std::string& value, bool differs) {
@@ -140,7 +139,8 @@ std::vector<std::string> with_config_defaults(const Command& command,
 }
 
 // The value of `--name V` or `--name=V` (the last one wins, as in the commands' own parsing).
-std::optional<std::string> option_value(const std::vector<std::string>& args, std::string_view name) {
+std::optional<std::string> option_value(const std::vector<std::string>& args,
+                                        std::string_view name) {
   std::optional<std::string> value;
   for (size_t i = 0; i < args.size(); ++i) {
     if (args[i] == "--") break;
@@ -173,8 +173,7 @@ std::optional<std::string> store_inside_tree(const Command& command,
   std::error_code ec;
   const auto db_path = std::filesystem::weakly_canonical(std::filesystem::absolute(*db, ec), ec);
   if (ec) return std::nullopt;
-  const auto tree_path =
-      std::filesystem::weakly_canonical(std::filesystem::absolute(tree, ec), ec);
+  const auto tree_path = std::filesystem::weakly_canonical(std::filesystem::absolute(tree, ec), ec);
   if (ec) return std::nullopt;
   const auto rel = db_path.lexically_relative(tree_path);
   if (rel.empty() || *rel.begin() == "..") return std::nullopt;

@@ -3,7 +3,7 @@
 # Run as root (or through sudo). Safe to run again: apt-get skips what is installed.
 set -euo pipefail
 packages=(
-  build-essential g++ cmake ninja-build pkg-config git
+  build-essential g++ cmake ninja-build pkg-config git clang-format
   libaudit-dev libapparmor-dev apparmor apparmor-utils python3-apparmor
   libncurses-dev nlohmann-json3-dev libsqlite3-dev sqlite3 libsystemd-dev zlib1g-dev libzstd-dev
   libgtest-dev libgmock-dev

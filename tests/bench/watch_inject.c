@@ -33,11 +33,12 @@ static int print_status(void) {
     audit_close(fd);
     return 1;
   }
-  printf("enabled=%u pid=%u rate_limit=%u backlog_limit=%u lost=%u backlog=%u "
-         "backlog_wait_time=%u\n",
-         reply.status->enabled, reply.status->pid, reply.status->rate_limit,
-         reply.status->backlog_limit, reply.status->lost, reply.status->backlog,
-         reply.status->backlog_wait_time);
+  printf(
+      "enabled=%u pid=%u rate_limit=%u backlog_limit=%u lost=%u backlog=%u "
+      "backlog_wait_time=%u\n",
+      reply.status->enabled, reply.status->pid, reply.status->rate_limit,
+      reply.status->backlog_limit, reply.status->lost, reply.status->backlog,
+      reply.status->backlog_wait_time);
   audit_close(fd);
   return 0;
 }
