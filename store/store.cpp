@@ -14,6 +14,7 @@
 #include <deque>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <limits>
 #include <map>
 #include <thread>
@@ -1790,13 +1791,6 @@ std::expected<IngestResult, StoreError> Store::ingest(std::span<const NewRecord>
         // counters"); a delta with count 0 for a group created by this batch (counted already),
         // which only indexes its slice.
         internal::begin_delta_batch(d.delta_batch);
-        auto put_delta = [&](int64_t slice, int64_t gid, std::string_view host, uint64_t n,
-                             std::optional<int64_t> first,
-                             std::optional<int64_t> last) -> std::expected<void, StoreError> {
-          internal::put_delta(d.delta_batch,
-                              {slice, gid, host, static_cast<int64_t>(n), first, last});
-          return {};
-        };
         for (size_t i = 0; i < d.slice_order.size(); ++i) {
           const auto& [gid, g] = d.slice_order[i];
           const Impl::SlicePlace& place = d.slice_places[i];
@@ -1809,15 +1803,12 @@ std::expected<IngestResult, StoreError> Store::ingest(std::span<const NewRecord>
           if (sqlite3_step(*sl) != SQLITE_DONE) return std::unexpected(d.error("write failed"));
           const int64_t slice_id = sqlite3_last_insert_rowid(d.db.get());
           if (g->counted) {
-            if (auto w = put_delta(slice_id, gid, {}, 0, std::nullopt, std::nullopt); !w) {
-              return std::unexpected(w.error());
-            }
+            internal::put_delta(d.delta_batch, {slice_id, gid, {}, 0, std::nullopt, std::nullopt});
             continue;
           }
           for (const auto& [host, n] : g->hosts) {
-            if (auto w = put_delta(slice_id, gid, host, n, g->first, g->last); !w) {
-              return std::unexpected(w.error());
-            }
+            internal::put_delta(d.delta_batch,
+                                {slice_id, gid, host, static_cast<int64_t>(n), g->first, g->last});
           }
         }
         sqlite3_reset(*sl);
@@ -1975,16 +1966,19 @@ namespace {
 // slices share frames).
 class SliceBytes {
  public:
-  explicit SliceBytes(std::string path) : path_(std::move(path)) {}
+  /// `frame_query`: "SELECT data FROM slice_frames WHERE id = ?1"; `read_error`: what a failed
+  /// step of it reports (the store's own message for a read that failed).
+  SliceBytes(std::string path, sqlite3_stmt* frame_query, std::function<StoreError()> read_error)
+      : path_(std::move(path)), query_(frame_query), read_error_(std::move(read_error)) {}
 
-  std::expected<std::string_view, StoreError> of(sqlite3* db, sqlite3_stmt* row) {
+  std::expected<std::string_view, StoreError> of(sqlite3_stmt* row) {
     if (sqlite3_column_type(row, 2) == SQLITE_NULL) {
       const auto* p = static_cast<const char*>(sqlite3_column_blob(row, 1));
       return std::string_view(p ? p : "", static_cast<size_t>(sqlite3_column_bytes(row, 1)));
     }
     const int64_t wanted = sqlite3_column_int64(row, 2);
     if (wanted != frame_id_ || frame_id_ == 0) {
-      if (auto r = load(db, wanted); !r) return std::unexpected(r.error());
+      if (auto r = load(wanted); !r) return std::unexpected(r.error());
     }
     const int64_t offset = sqlite3_column_int64(row, 3);
     const int64_t length = sqlite3_column_int64(row, 4);
@@ -2001,25 +1995,14 @@ class SliceBytes {
   }
 
  private:
-  std::expected<void, StoreError> load(sqlite3* db, int64_t id) {
+  std::expected<void, StoreError> load(int64_t id) {
     frame_id_ = 0;
-    if (!query_) {
-      sqlite3_stmt* q = nullptr;
-      if (sqlite3_prepare_v2(db, "SELECT data FROM slice_frames WHERE id = ?1", -1, &q, nullptr) !=
-          SQLITE_OK) {
-        sqlite3_finalize(q);
-        return std::unexpected(StoreError{path_ + ": cannot read events: " + sqlite3_errmsg(db)});
-      }
-      query_.reset(q);
-    }
-    sqlite3_stmt* q = query_.get();
+    sqlite3_stmt* q = query_;
     sqlite3_reset(q);
     sqlite3_bind_int64(q, 1, id);
     const int rc = sqlite3_step(q);
     if (rc == SQLITE_DONE) return std::unexpected(damaged());
-    if (rc != SQLITE_ROW) {
-      return std::unexpected(StoreError{path_ + ": cannot read events: " + sqlite3_errmsg(db)});
-    }
+    if (rc != SQLITE_ROW) return std::unexpected(read_error_());
     const void* packed = sqlite3_column_blob(q, 0);
     const auto packed_size = static_cast<size_t>(sqlite3_column_bytes(q, 0));
     const unsigned long long size =
@@ -2039,7 +2022,8 @@ class SliceBytes {
   }
 
   std::string path_;
-  Stmt query_;
+  sqlite3_stmt* query_;
+  std::function<StoreError()> read_error_;
   std::unique_ptr<ZSTD_DCtx, ZstdDCtxFree> decompressor_;
   int64_t frame_id_ = 0;  ///< Of frame_ (0: none)
   std::string frame_;
@@ -2125,7 +2109,9 @@ std::expected<std::vector<std::vector<Event>>, StoreError> Store::events_of_grou
       "SELECT b.first_record, s.records, s.frame_id, s.frame_offset, s.frame_length "
       "FROM block_slices AS s JOIN record_blocks AS b ON b.id = s.block_id WHERE s.id = ?1");
   if (!b) return std::unexpected(b.error());
-  SliceBytes bytes(d.path);
+  auto frames = d.prepare("SELECT data FROM slice_frames WHERE id = ?1");
+  if (!frames) return std::unexpected(frames.error());
+  SliceBytes bytes(d.path, frames->get(), [&d] { return d.error("cannot read events"); });
   std::vector<size_t> from_blocks(requests.size(), 0);
   for (const auto& [slice_id, i] : wanted) {
     const size_t limit = requests[i].limit;
@@ -2137,7 +2123,7 @@ std::expected<std::vector<std::vector<Event>>, StoreError> Store::events_of_grou
     if (rc == SQLITE_DONE) return std::unexpected(bytes.damaged());
     if (rc != SQLITE_ROW) return std::unexpected(d.error("cannot read events"));
     int64_t id = sqlite3_column_int64(q, 0) - 1;
-    auto slice_bytes = bytes.of(d.db.get(), q);
+    auto slice_bytes = bytes.of(q);
     if (!slice_bytes) return std::unexpected(slice_bytes.error());
     std::string_view slice = *slice_bytes;
     while (from_blocks[i] < limit && !slice.empty()) {

@@ -279,6 +279,45 @@ TEST(StoreGroupCountsTest, PendingDeltaRowsOfSchemaFiveAreCountedAndFoldedOnce) 
   expect_numbers(*s);
 }
 
+// A pending delta batch cut short on disk: the fold refuses it by name and writes nothing, and a
+// reader gets an error, never counts that silently leave the batch's deltas out.
+TEST(StoreGroupCountsTest, ADamagedDeltaBatchIsAnErrorToTheFoldAndToReaders) {
+  TempDir dir;
+  const std::string db = (dir.path() / "damaged.db").string();
+  const auto all = batches();
+  {
+    auto s = Store::open(db);
+    ASSERT_TRUE(s) << s.error().message;
+    for (const auto& b : all) ASSERT_TRUE(s->ingest(b, {}, kDeferred));
+  }
+  {
+    sqlite3* raw = nullptr;
+    ASSERT_EQ(sqlite3_open(db.c_str(), &raw), SQLITE_OK);
+    char* err = nullptr;
+    ASSERT_EQ(sqlite3_exec(raw,
+                           "UPDATE group_delta_batches SET deltas = substr(deltas, 1, "
+                           "length(deltas) - 2) WHERE id = (SELECT max(id) FROM "
+                           "group_delta_batches WHERE length(deltas) > 8)",
+                           nullptr, nullptr, &err),
+              SQLITE_OK)
+        << (err ? err : "");
+    ASSERT_EQ(sqlite3_changes(raw), 1);
+    sqlite3_close(raw);
+  }
+  const int64_t stats_before = sql_count(db, "SELECT sum(count) FROM group_stats");
+  auto s = Store::open(db);
+  ASSERT_TRUE(s) << s.error().message;
+  auto f = s->fold_group_counts();
+  ASSERT_FALSE(f);
+  EXPECT_EQ(f.error().message, db + ": a group delta batch is damaged");
+  EXPECT_EQ(sql_count(db, "SELECT sum(count) FROM group_stats"), stats_before);
+  EXPECT_EQ(sql_count(db, "SELECT count(*) FROM group_delta_batches"), 3);
+  auto g = s->groups({});
+  ASSERT_FALSE(g) << "counts read past a damaged batch";
+  // SQLITE_CORRUPT from aatune_deltas(), under the store's own message.
+  EXPECT_EQ(g.error().message, db + ": cannot read hosts: database disk image is malformed");
+}
+
 // A writer that folds in its own batches (watch) folds another connection's pending deltas too,
 // once; the deferring connection's later fold finds nothing left.
 TEST(StoreGroupCountsTest, AnotherWritersFoldTakesPendingDeltasOnce) {
