@@ -26,6 +26,105 @@ std::expected<std::string, std::string> quote_literal(std::string_view s, bool p
   return rules::quote_value(*q);
 }
 
+// ---------------------------------------------------------------------------------------------
+// Path parts that are new on every run.
+
+// A mkstemp(3)/mktemp(1) suffix: 6 to 10 letters and digits with an upper-case letter after the
+// first byte and a lower-case one (`Xk3vQb`). Extensions and capitalised words (`conf`,
+// `Backup`, `PDF`) have no such mix; a random 6-character suffix lacks it about one time in ten,
+// and then the other alternatives remain.
+bool is_random_suffix(std::string_view s) {
+  if (s.size() < 6 || s.size() > 10) return false;
+  bool inner_upper = false;
+  bool lower = false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    if (c >= 'A' && c <= 'Z') {
+      inner_upper = inner_upper || i > 0;
+    } else if (c >= 'a' && c <= 'z') {
+      lower = true;
+    } else if (c < '0' || c > '9') {
+      return false;
+    }
+  }
+  return inner_upper && lower;
+}
+
+// The length of libvirt's domain id at the start of a per-VM directory name (`3-webvm` below
+// `…/libvirt/qemu/`, `domain-3-webvm` anywhere below `…/libvirt/`: the id is new on every start
+// of a guest), 0 if there is none. `prefix` gets the part before the id.
+size_t domain_id_length(std::string_view segment, std::string_view& prefix) {
+  prefix = segment.starts_with("domain-") ? segment.substr(0, 7) : std::string_view();
+  const std::string_view rest = segment.substr(prefix.size());
+  size_t digits = 0;
+  while (digits < rest.size() && rest[digits] >= '0' && rest[digits] <= '9') ++digits;
+  const bool named = digits > 0 && digits + 1 < rest.size() && rest[digits] == '-';
+  return named ? digits : 0;
+}
+
+struct VolatileGlob {
+  std::string pattern;             ///< AARE; the literal parts escaped, not quoted.
+  std::vector<std::string> parts;  ///< What was globbed and why, for the note.
+  bool random_suffix = false;      ///< The file name's suffix is one (not an extension).
+};
+
+// The logged path with its per-run parts replaced by the narrowest glob covering the next run's
+// value: a domain id by `[0-9]*` (only below a `libvirt` directory, where libvirt keeps its
+// per-VM state), a random suffix by one `?` per character. std::nullopt when there are none, or
+// when the path cannot be a rule (quote_path_literal() refuses it).
+std::optional<VolatileGlob> volatile_glob(std::string_view path) {
+  if (!path.starts_with('/')) return std::nullopt;
+  VolatileGlob out;
+  std::string literal;
+  bool ok = true;
+  const auto flush = [&] {
+    if (literal.empty()) return;
+    auto q = rules::quote_label_literal(literal);
+    if (!q) ok = false;
+    out.pattern += q ? *q : std::string();
+    literal.clear();
+  };
+  bool below_libvirt = false;
+  std::string_view parent;
+  size_t start = 0;
+  while (start <= path.size()) {
+    const size_t slash = path.find('/', start);
+    const size_t end = slash == std::string_view::npos ? path.size() : slash;
+    const std::string_view segment = path.substr(start, end - start);
+    // The file name, or a directory's own name when the logged path ends with '/'.
+    const bool name = end == path.size() || end + 1 == path.size();
+    std::string_view prefix;
+    const size_t dot = segment.rfind('.');
+    // Only directories: below libvirt's images/ a file may well be called `2-disk.qcow2`.
+    const bool per_vm_dir =
+        below_libvirt && end < path.size() && (segment.starts_with("domain-") || parent == "qemu");
+    if (const size_t id = per_vm_dir ? domain_id_length(segment, prefix) : 0; id > 0) {
+      literal += prefix;
+      flush();
+      out.pattern += "[0-9]*";
+      literal += segment.substr(prefix.size() + id);
+      out.parts.push_back(std::string(segment) + " (libvirt's domain id, new on every start)");
+    } else if (name && dot != std::string_view::npos && dot > 0 &&
+               is_random_suffix(segment.substr(dot + 1))) {
+      literal += segment.substr(0, dot + 1);
+      flush();
+      out.pattern += std::string(segment.size() - dot - 1, '?');
+      out.random_suffix = true;
+      out.parts.push_back(std::string(segment.substr(dot)) + " (a random temporary-file suffix)");
+    } else {
+      literal += segment;
+    }
+    below_libvirt = below_libvirt || segment == "libvirt";
+    parent = segment;
+    if (slash == std::string_view::npos) break;
+    literal += '/';
+    start = slash + 1;
+  }
+  flush();
+  if (!ok || out.parts.empty()) return std::nullopt;
+  return out;
+}
+
 std::string label_or_raw(std::string_view label) {
   auto q = quote_literal(label, false);
   return q ? *q : std::string(label);
@@ -675,6 +774,18 @@ class Engine {
 
   void add_path_alternatives(Draft& d, const std::string& path, const std::string& perms,
                              const std::string& owner) {
+    // First: when the path has parts that change on every run, this is the rule that still
+    // works on the next one.
+    const auto changing = volatile_glob(path);
+    if (changing) {
+      std::string note = "globs only what changes on every run: ";
+      for (size_t i = 0; i < changing->parts.size(); ++i) {
+        note += (i > 0 ? ", " : "") + changing->parts[i];
+      }
+      d.alternatives.push_back({Alternative::Kind::kVolatile,
+                                owner + rules::quote_value(changing->pattern) + " " + perms + ",",
+                                note});
+    }
     const bool dir = path.ends_with('/');
     const std::string_view trimmed =
         dir ? std::string_view(path).substr(0, path.size() - 1) : std::string_view(path);
@@ -697,7 +808,9 @@ class Engine {
                                   "everything below " + parent});
         const std::string_view base = trimmed.substr(slash + 1);
         const size_t dot = base.rfind('.');
-        if (!dir && dot != std::string_view::npos && dot > 0 && dot + 1 < base.size()) {
+        // A random suffix is not an extension: `*.Xk3vQb` would match nothing next time.
+        const bool random = changing && changing->random_suffix;
+        if (!dir && !random && dot != std::string_view::npos && dot > 0 && dot + 1 < base.size()) {
           auto ext = quote_literal(std::string("/") + std::string(base.substr(dot)), true);
           if (ext && ext->front() == '/') {
             d.alternatives.push_back(
@@ -1217,6 +1330,8 @@ std::string_view to_string(Alternative::Kind kind) {
       return "flag";
     case Alternative::Kind::kFineGrained:
       return "fine-grained";
+    case Alternative::Kind::kVolatile:
+      return "volatile";
   }
   return "glob";
 }

@@ -53,6 +53,9 @@ struct Alternative {
     kExecMode,
     kFlag,
     kFineGrained,  ///< AppArmor 4 network rule with ip/port (apparmor_parser 4.0 or later).
+    /// The parts of the path that change on every run (libvirt's domain id, a mkstemp suffix)
+    /// globbed, and nothing else: the exact rule would never match the next run's path.
+    kVolatile,
   };
   Kind kind = Kind::kGlob;
   std::string text;  ///< The rule (or include / flag) as it would be written.

@@ -35,8 +35,9 @@ using analyzer::Proposal;
 
 constexpr std::string_view kUsage =
     "usage: aatune apply [--profiles DIR] [--target profile|local|files] [--select ID…|--all]\n"
-    "                    [--force] [--glob 0|1|2|ext|var] [--no-reload] [--loader CMD]\n"
-    "                    [--parser PATH] [--yes] [--db PATH] [--state DIR] [--libvirt-xml DIR]\n"
+    "                    [--force] [--glob 0|1|2|ext|var|volatile] [--no-reload]\n"
+    "                    [--loader CMD] [--parser PATH] [--yes] [--db PATH] [--state DIR]\n"
+    "                    [--libvirt-xml DIR]\n"
     "                    [LOG…]\n"
     "  Accepts the proposals `aatune suggest` makes for the same LOG files and writes them into\n"
     "  the profile tree DIR (default /etc/apparmor.d) as one validated, atomic change. With --db\n"
@@ -47,8 +48,9 @@ constexpr std::string_view kUsage =
     "  --force          also take grants the analyzer rates high or critical\n"
     "  --target T       local (the local/ override), profile (the profile's file) or files (a\n"
     "                   libvirt guest's .files include); default: each proposal's default\n"
-    "  --glob LEVEL     0 exact (default), 1 one-level glob, 2 recursive, ext, var — when the\n"
-    "                   proposal offers that alternative, else exact\n"
+    "  --glob LEVEL     0 exact (default), 1 one-level glob, 2 recursive, ext, var, volatile\n"
+    "                   (only the parts that change on every run: a libvirt domain id, a\n"
+    "                   random suffix) — when the proposal offers that alternative, else exact\n"
     "  --no-reload      write and validate, but do not load into the kernel\n"
     "  --loader CMD     program that loads policy (default /sbin/apparmor_parser); gets -r FILE\n"
     "  --parser PATH    apparmor_parser used to validate (default /sbin/apparmor_parser)\n"
@@ -148,7 +150,7 @@ std::optional<std::string> parse_options(const Invocation& inv, Options& o, bool
     } else if (arg == "--glob") {
       const auto v = value();
       using K = analyzer::Alternative::Kind;
-      if (!v) return "--glob needs a level (0, 1, 2, ext or var)";
+      if (!v) return "--glob needs a level (0, 1, 2, ext, var or volatile)";
       if (*v == "0")
         o.glob.reset();
       else if (*v == "1")
@@ -159,8 +161,10 @@ std::optional<std::string> parse_options(const Invocation& inv, Options& o, bool
         o.glob = K::kExtension;
       else if (*v == "var")
         o.glob = K::kVariable;
+      else if (*v == "volatile")
+        o.glob = K::kVolatile;
       else
-        return "unknown --glob level '" + *v + "' (0, 1, 2, ext or var)";
+        return "unknown --glob level '" + *v + "' (0, 1, 2, ext, var or volatile)";
     } else if (arg == "--profiles" || arg == "--state" || arg == "--loader" || arg == "--parser" ||
                arg == "--db" || arg == "--libvirt-xml") {
       const auto v = value();

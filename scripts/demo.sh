@@ -27,8 +27,10 @@ step "1. What went wrong: denials, explained, with proposed fixes"
 ./build/aatune suggest "${common[@]}" "${logs[@]}" || [[ $? == 1 ]]
 
 step "2. Apply them (validated by apparmor_parser; reload skipped: no AppArmor in this demo)"
+# --glob volatile: the hugepages file's domain id and random suffix change on every start of the
+# VM, so that rule is written with just those parts globbed; every other rule stays exact.
 ./build/aatune apply "${common[@]}" "${store[@]}" --all --force --yes --no-reload \
-  --state "$work/state" "${logs[@]}"
+  --glob volatile --state "$work/state" "${logs[@]}"
 
 step "3. Every changed profile still compiles"
 for f in usr.sbin.libvirtd usr.sbin.chronyd libvirt/libvirt-7f3c9a2e-5b1d-4e8a-9c6f-2d4b8e1a0c35; do

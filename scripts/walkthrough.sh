@@ -106,8 +106,12 @@ AppArmor in the kernel here, so the reload is skipped and said so (on a real hos
 `--no-reload`: each changed profile is reloaded with `apparmor_parser -r`, and a failed reload
 restores every file).
 
+`--glob volatile` takes the hugepages file's `volatile` alternative (shown under #4 above): its
+directory carries the domain id and its name a random suffix, both new on every start of the VM,
+so the exact rule would never match again. Rules without such parts stay exact.
+
 MD
-  show "$bin" apply "${common[@]}" --all --force --yes --no-reload --db :memory: --state "$work/state" "${logs[@]}"
+  show "$bin" apply "${common[@]}" --all --force --yes --no-reload --glob volatile --db :memory: --state "$work/state" "${logs[@]}"
   cat <<'MD'
 ## 5. The changed profiles compile
 

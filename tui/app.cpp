@@ -651,7 +651,8 @@ Outcome App::handle(int key) {
       break;
     case Command::kGlob:
       if (on_item)
-        cycle_variant(current_item(), {Alternative::Kind::kGlob, Alternative::Kind::kRecursive});
+        cycle_variant(current_item(), {Alternative::Kind::kVolatile, Alternative::Kind::kGlob,
+                                       Alternative::Kind::kRecursive});
       break;
     case Command::kExtension:
       if (on_item) cycle_variant(current_item(), {Alternative::Kind::kExtension});

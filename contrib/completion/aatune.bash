@@ -72,7 +72,7 @@ _aatune() {
       return
       ;;
     --glob)
-      COMPREPLY=($(compgen -W "0 1 2 ext var" -- "$cur"))
+      COMPREPLY=($(compgen -W "0 1 2 ext var volatile" -- "$cur"))
       return
       ;;
     --source)

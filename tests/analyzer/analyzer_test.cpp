@@ -9,6 +9,7 @@
 
 #include "analyzer/tree_view.h"
 #include "collector/parser.h"
+#include "rules/aare.h"
 #include "rules/profile_tree.h"
 
 namespace aatune::analyzer {
@@ -135,6 +136,86 @@ TEST(FileProposal, RelativePathIsRefusedWithTheReason) {
   ASSERT_EQ(a.proposals.size(), 1u);
   EXPECT_EQ(a.proposals[0].rule, "");
   EXPECT_EQ(a.proposals[0].refused, "path 'dev/pts/1' is not absolute");
+}
+
+// --- paths that change on every run -------------------------------------------------------------
+
+// The volatile alternative's path (its rule without the trailing " PERMS,").
+std::string volatile_pattern(const Proposal& p) {
+  const auto texts = alt_texts(p, Alternative::Kind::kVolatile);
+  if (texts.size() != 1) return {};
+  return texts[0].substr(0, texts[0].rfind(' '));
+}
+
+TEST(VolatileAlternative, DomainIdAndRandomSuffixAreGlobbedAndNothingElse) {
+  // QEMU's hugepage backing file: a per-start directory and a mkstemp suffix.
+  const std::string path = "/dev/hugepages/libvirt/qemu/3-webvm/qemu_back_mem.pc.ram.Xk3vQb";
+  const Analysis a = run({file_denial("daemon", path, "w")});
+  const Proposal* p = find(a, "daemon", "file");
+  ASSERT_NE(p, nullptr);
+  // The exact rule stays the proposal (the minimal grant); the volatile one is the first
+  // alternative, and the random suffix is not offered as an "extension".
+  EXPECT_EQ(p->rule, path + " w,");
+  ASSERT_FALSE(p->alternatives.empty());
+  EXPECT_EQ(p->alternatives.front().kind, Alternative::Kind::kVolatile);
+  EXPECT_EQ(p->alternatives.front().text,
+            "/dev/hugepages/libvirt/qemu/[0-9]*-webvm/qemu_back_mem.pc.ram.?????? w,");
+  EXPECT_NE(p->alternatives.front().note.find("3-webvm (libvirt's domain id"), std::string::npos);
+  EXPECT_NE(p->alternatives.front().note.find(".Xk3vQb (a random temporary-file suffix)"),
+            std::string::npos);
+  EXPECT_TRUE(alt_texts(*p, Alternative::Kind::kExtension).empty());
+  // It matches this start's file and the next start's, and neither another guest's nor another
+  // backing file nor a file in the directory itself.
+  const std::string pattern = volatile_pattern(*p);
+  EXPECT_TRUE(rules::aare_matches(pattern, path));
+  EXPECT_TRUE(rules::aare_matches(
+      pattern, "/dev/hugepages/libvirt/qemu/12-webvm/qemu_back_mem.pc.ram.aB9xQz"));
+  EXPECT_FALSE(rules::aare_matches(
+      pattern, "/dev/hugepages/libvirt/qemu/12-othervm/qemu_back_mem.pc.ram.aB9xQz"));
+  EXPECT_FALSE(
+      rules::aare_matches(pattern, "/dev/hugepages/libvirt/qemu/12-webvm/qemu_back_mem.pc.ram"));
+  EXPECT_FALSE(rules::aare_matches(
+      pattern, "/dev/hugepages/libvirt/qemu/12-webvm/qemu_back_mem.pc.ram.aB9xQz/x"));
+  EXPECT_FALSE(rules::aare_matches(pattern,
+                                   "/dev/hugepages/libvirt/qemu/webvm/"
+                                   "qemu_back_mem.pc.ram.aB9xQz"));
+}
+
+TEST(VolatileAlternative, LibvirtDomainDirectoryWithItsPrefix) {
+  const Analysis a =
+      run({file_denial("daemon", "/var/lib/libvirt/qemu/domain-3-webvm/master-key.aes", "r")});
+  const Proposal* p = find(a, "daemon", "file");
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ(
+      alt_texts(*p, Alternative::Kind::kVolatile),
+      std::vector<std::string>{"/var/lib/libvirt/qemu/domain-[0-9]*-webvm/master-key.aes r,"});
+  // A directory's own name is globbed too; its escaping is the literal path's.
+  const Analysis b = run({file_denial("daemon", "/tmp/build dir/out.Ab3dEf/", "r")});
+  ASSERT_EQ(b.proposals.size(), 1u);
+  EXPECT_EQ(alt_texts(b.proposals[0], Alternative::Kind::kVolatile),
+            std::vector<std::string>{"\"/tmp/build dir/out." + std::string(6, '?') + "/\" r,"});
+  const Analysis c = run({file_denial("daemon", "/srv/a[1]/x.Ab3dEfGh", "r")});
+  ASSERT_EQ(c.proposals.size(), 1u);
+  EXPECT_EQ(alt_texts(c.proposals[0], Alternative::Kind::kVolatile),
+            std::vector<std::string>{"/srv/a\\[1\\]/x.???????? r,"});
+}
+
+TEST(VolatileAlternative, OrdinaryNamesAreNotMistakenForOne) {
+  for (const char* path : {
+           "/var/lib/daemon/state.db",                  // an extension
+           "/home/user/notes.Backup",                   // a capitalised word
+           "/srv/data/report.PDFFILE",                  // no lower-case letter
+           "/srv/data/archive.tar12345",                // no upper-case letter
+           "/srv/3-data/file",                          // a leading number outside libvirt
+           "/var/lib/libvirt/images/2-disk.qcow2",      // a file, not a per-VM directory
+           "/var/lib/libvirt/images/3-webvm/disk.img",  // not below libvirt's qemu/ directory
+           "/dev/hugepages/libvirt/qemu/webvm/x",       // no id
+           "/dev/hugepages/libvirt/qemu/3-/x",          // no name after the id
+       }) {
+    const Analysis a = run({file_denial("daemon", path, "r")});
+    ASSERT_EQ(a.proposals.size(), 1u) << path;
+    EXPECT_TRUE(alt_texts(a.proposals[0], Alternative::Kind::kVolatile).empty()) << path;
+  }
 }
 
 TEST(Owner, NonRootOwnerGetsOwner) {

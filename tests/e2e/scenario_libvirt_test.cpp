@@ -226,6 +226,49 @@ TEST_F(ScenarioLibvirt, ApplyAllWritesExactLinesAndCompiles) {
   EXPECT_EQ(snapshot(tree_), settled);
 }
 
+TEST_F(ScenarioLibvirt, VolatileGlobKeepsWorkingOnTheNextStart) {
+  // suggest offers it first among the hugepages file's alternatives.
+  const Result s = suggest();
+  const std::string glob = "owner /dev/hugepages/libvirt/qemu/[0-9]*-webvm/qemu_back_mem.pc.ram." +
+                           std::string(6, '?') + " w,";
+  EXPECT_NE(s.out.find("     or (volatile): " + glob +
+                       "   # globs only what changes on every run: "
+                       "3-webvm (libvirt's domain id, new on every start), .Xk3vQb (a random "
+                       "temporary-file suffix)"),
+            std::string::npos)
+      << s.out;
+  EXPECT_EQ(s.out.find("*.Xk3vQb"), std::string::npos) << s.out;
+
+  // apply --glob volatile writes it (validated by the real parser); the rules without such
+  // parts stay exact.
+  const Result r = apply({"--all", "--force", "--yes", "--no-reload", "--glob", "volatile"});
+  ASSERT_EQ(r.status, 0) << r.out << r.err;
+  const std::string guest = slurp(tree_ / "libvirt" / kGuest);
+  EXPECT_NE(guest.find("  " + glob + "\n"), std::string::npos) << guest;
+  EXPECT_EQ(guest.find("Xk3vQb"), std::string::npos) << guest;
+  EXPECT_NE(guest.find("  owner /srv/vms/webvm-data.qcow2 rw,\n"), std::string::npos) << guest;
+  std::string msg;
+  EXPECT_TRUE(compiles(tree_ / "libvirt" / kGuest, &msg)) << msg;
+
+  // The guest's next start: a new domain id and a new suffix. Nothing is left to propose for it.
+  std::string next;
+  for (const auto& l : lines_of(slurp(sample_ / "logs/kern.log"))) {
+    if (l.find("qemu_back_mem") == std::string::npos) continue;
+    next += replace_all(replace_all(l, "/3-webvm/", "/5-webvm/"), ".Xk3vQb", ".p9QmZt") + "\n";
+  }
+  ASSERT_FALSE(next.empty());
+  const fs::path log = tmp_ / "next-start.log";
+  spit(log, next);
+  auto a = common();
+  a.insert(a.begin(), "suggest");
+  a.push_back(log.string());
+  const Result again = run(a);
+  EXPECT_EQ(again.status, 0) << again.out << again.err;
+  EXPECT_NE(again.out.find("already allowed by the profile tree on disk"), std::string::npos)
+      << again.out;
+  EXPECT_NE(again.out.find("nothing to do"), std::string::npos) << again.out;
+}
+
 TEST_F(ScenarioLibvirt, ReloadRunsTheLoaderOnEveryChangedProfile) {
   const fs::path rec = tmp_ / "loader.argv";
   const fs::path loader = write_script("loader", "echo \"$@\" >>" + quote(rec) + "\n");

@@ -156,6 +156,23 @@ TEST(App, AllowWithGlobPairAndSave) {
   EXPECT_FALSE(app.unsaved());
 }
 
+TEST(App, GlobCycleOffersTheChangingPartsFirst) {
+  MemoryBackend be;
+  auto& alts = be.vm_items[0].proposal.alternatives;
+  alts.insert(alts.begin(), {analyzer::Alternative::Kind::kVolatile,
+                             "owner /srv/vms/[0-9]*-webvm-data.qcow2 rw,", ""});
+  App app(be);
+  app.start();
+  auto s = run(app, "Enter G");
+  EXPECT_EQ(s[23], fit("rule: owner /srv/vms/[0-9]*-webvm-data.qcow2 rw,", 80));
+  s = run(app, "G");
+  EXPECT_EQ(s[23], fit("rule: owner /srv/vms/* rw,", 80));
+  s = run(app, "G");
+  EXPECT_EQ(s[23], fit("rule: owner /srv/vms/** rw,", 80));
+  s = run(app, "G");
+  EXPECT_EQ(s[23], fit("rule: owner /srv/vms/webvm-data.qcow2 rw,", 80));
+}
+
 TEST(App, TargetCycleShowsFilesWarningAndToggles) {
   MemoryBackend be;
   App app(be);
