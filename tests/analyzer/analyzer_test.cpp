@@ -194,6 +194,14 @@ TEST(VolatileAlternative, LibvirtDomainDirectoryWithItsPrefix) {
   ASSERT_EQ(b.proposals.size(), 1u);
   EXPECT_EQ(alt_texts(b.proposals[0], Alternative::Kind::kVolatile),
             std::vector<std::string>{"\"/tmp/build dir/out." + std::string(6, '?') + "/\" r,"});
+  // The per-VM directory itself (logged with its trailing '/'), but not a file of that name.
+  const Analysis d = run({file_denial("daemon", "/run/libvirt/qemu/3-webvm/", "r")});
+  ASSERT_EQ(d.proposals.size(), 1u);
+  EXPECT_EQ(alt_texts(d.proposals[0], Alternative::Kind::kVolatile),
+            std::vector<std::string>{"/run/libvirt/qemu/[0-9]*-webvm/ r,"});
+  const Analysis e = run({file_denial("daemon", "/run/libvirt/qemu/3-webvm", "r")});
+  ASSERT_EQ(e.proposals.size(), 1u);
+  EXPECT_TRUE(alt_texts(e.proposals[0], Alternative::Kind::kVolatile).empty());
   const Analysis c = run({file_denial("daemon", "/srv/a[1]/x.Ab3dEfGh", "r")});
   ASSERT_EQ(c.proposals.size(), 1u);
   EXPECT_EQ(alt_texts(c.proposals[0], Alternative::Kind::kVolatile),
