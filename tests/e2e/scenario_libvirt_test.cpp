@@ -269,6 +269,20 @@ TEST_F(ScenarioLibvirt, VolatileGlobKeepsWorkingOnTheNextStart) {
   EXPECT_NE(again.out.find("nothing to do"), std::string::npos) << again.out;
 }
 
+TEST_F(ScenarioLibvirt, UnknownGlobLevelIsAUsageErrorAndWritesNothing) {
+  for (const auto& [args, message] : std::vector<std::pair<std::vector<std::string>, std::string>>{
+           {{"--glob", "volatil"},
+            "unknown --glob level 'volatil' (0, 1, 2, ext, var or volatile)"},
+           {{"--glob", ""}, "--glob needs a level (0, 1, 2, ext, var or volatile)"}}) {
+    auto a = args;
+    a.insert(a.begin(), {"--all", "--force", "--yes", "--no-reload"});
+    const Result r = apply(a);
+    EXPECT_EQ(r.status, 2) << r.out << r.err;
+    EXPECT_NE(r.err.find("aatune apply: error: " + message), std::string::npos) << r.err;
+  }
+  expect_tree_unchanged();
+}
+
 TEST_F(ScenarioLibvirt, ReloadRunsTheLoaderOnEveryChangedProfile) {
   const fs::path rec = tmp_ / "loader.argv";
   const fs::path loader = write_script("loader", "echo \"$@\" >>" + quote(rec) + "\n");
