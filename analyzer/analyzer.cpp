@@ -71,7 +71,8 @@ struct VolatileGlob {
 // The logged path with its per-run parts replaced by the narrowest glob covering the next run's
 // value: a domain id by `[0-9]*` (only below a `libvirt` directory, where libvirt keeps its
 // per-VM state), a random suffix by one `?` per character. std::nullopt when there are none, or
-// when the path cannot be a rule (quote_path_literal() refuses it).
+// when the path cannot be a rule (the rules model's literal escaping, quote_label_literal() per
+// chunk between globs, refuses it).
 std::optional<VolatileGlob> volatile_glob(std::string_view path) {
   if (!path.starts_with('/')) return std::nullopt;
   VolatileGlob out;
